@@ -1,0 +1,45 @@
+# Each target works on a fresh machine with only Python 3.11+: the venv is made on demand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+PYTEST_WORKERS ?= 2
+
+.PHONY: venv test test-sqlite lint format demo bench bench-api bench-monitoring clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The PostgreSQL leg runs when MLGOV_TEST_DATABASE_URL is set (CI sets it); otherwise it is skipped
+# with the reason shown in the summary.
+test: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+bench: bench-api bench-monitoring
+
+bench-api: $(STAMP)
+	$(BIN)/python bench/api.py
+
+bench-monitoring: $(STAMP)
+	$(BIN)/python bench/monitoring.py
+
+clean:
+	rm -rf $(VENV) .venv-bench .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,31 @@
+"""Mounts every domain router under /api/v1, each behind the one authorization dependency."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from mlgov.server.audit.endpoints import router as audit_router
+from mlgov.server.identity.auth import authorize
+from mlgov.server.identity.endpoints import router as identity_router
+from mlgov.server.kit.routing import AuditedRoute
+from mlgov.server.registry.endpoints import router as registry_router
+
+API_PREFIX = "/api/v1"
+DOMAIN_ROUTERS = (identity_router, audit_router, registry_router)
+
+
+def build_api_router() -> APIRouter:
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(authorize)])
+    for router in DOMAIN_ROUTERS:
+        api.include_router(router)
+    return api
+
+
+def api_routes() -> list[tuple[str, AuditedRoute]]:
+    """Every API route with its full path; tests derive their route matrices from this."""
+    return [
+        (f"{API_PREFIX}{route.path}", route)
+        for router in DOMAIN_ROUTERS
+        for route in router.routes
+        if isinstance(route, AuditedRoute)
+    ]

@@ -1,0 +1,78 @@
+"""The FastAPI application factory. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from mlgov import __version__
+from mlgov.server.api import API_PREFIX, build_api_router
+from mlgov.server.db import schema
+from mlgov.server.db.engine import engine_from_settings, session_factory
+from mlgov.server.kit.blobs import BlobStore
+from mlgov.server.kit.errors import error_body, install_handlers
+from mlgov.server.kit.runtime import Runtime
+from mlgov.server.workers import build_workers
+from mlgov.settings import Settings
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = engine_from_settings(settings)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory(engine),
+        blobs=BlobStore(settings.blob_url),
+    )
+
+
+def create_app(settings: Settings | None = None, *, run_workers: bool | None = None) -> FastAPI:
+    """Build the app; refuses (SchemaOutOfDate) when the database is not at the code's schema."""
+    settings = settings or Settings()
+    runtime = build_runtime(settings)
+    schema.ensure_current(runtime.engine)
+    start_workers = settings.server.run_workers if run_workers is None else run_workers
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        workers = build_workers(runtime) if start_workers else []
+        for worker in workers:
+            worker.start()
+        try:
+            yield
+        finally:
+            for worker in reversed(workers):
+                worker.stop()
+            runtime.engine.dispose()
+
+    app = FastAPI(
+        title="mlgov",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_handlers(app)
+    app.include_router(build_api_router())
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        try:
+            with runtime.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            schema.ensure_current(runtime.engine)
+        except Exception as exc:
+            return JSONResponse(error_body("NOT_READY", str(exc)), status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return app

@@ -1,0 +1,97 @@
+"""The one place where calls are authenticated and authorized.
+
+Mounted as a dependency on every API router: it reads the route's declared action and scope,
+authenticates the key, resolves the scope's target from the path and checks the caller's grants.
+Callers without the action on an account get 403 whether or not it exists, so account names
+cannot be probed; callers with organization-wide reach get the honest 404.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from mlgov.server.identity import service
+from mlgov.server.identity.repository import IdentityRepository
+from mlgov.server.kit import idempotency
+from mlgov.server.kit.context import GRANT_RESOLVERS, RequestContext, Scope, context_of
+
+
+def authorize(request: Request) -> None:
+    ctx = context_of(request)
+    ctx.caller = service.authenticate(ctx.session, request.headers.get("authorization"))
+    _check_scope(ctx, request)
+    idempotency.check(ctx, request)
+
+
+def _shared_with_caller(
+    ctx: RequestContext, request: Request, grants: service.Grants, owner_account_id: str
+) -> str | None:
+    """An account of the caller's that the route's resource is shared with, if any.
+
+    The caller must hold the same action on that account of its own: a grant shares a resource
+    with an account, and that account's own role bindings decide who in it may use the share.
+    """
+    if ctx.action.shared_by is None:
+        return None
+    kind, _, permission = ctx.action.shared_by.partition(":")
+    resolver = GRANT_RESOLVERS.get(kind)
+    if resolver is None:
+        return None
+    repo = IdentityRepository(ctx.session)
+    for grantee in resolver(ctx.session, owner_account_id, dict(request.path_params), permission):
+        found = repo.account_with_path(grantee)
+        if found and grants.on_account(ctx.action.name, grantee, found[1]):
+            return grantee
+    return None
+
+
+def _check_scope(ctx: RequestContext, request: Request) -> None:
+    assert ctx.caller is not None
+    caller, action = ctx.caller, ctx.action.name
+    scope = ctx.action.scope
+    if scope is Scope.AUTHENTICATED:
+        return
+    root_path = service.root_path(ctx.session)
+    grants = service.Grants(ctx.session, caller.principal_id)
+    repo = IdentityRepository(ctx.session)
+
+    if scope is Scope.ACCOUNT:
+        ref = request.path_params["account"]
+        ctx.account_ref = ref
+        found = repo.account_with_path(ref)
+        if found is None:
+            if grants.on_org_unit(action, root_path):
+                service.get_account(ctx.session, ref)  # raises the 404
+            raise service.deny(caller, action, f"account {ref}")
+        account, path = found
+        ctx.account_id = account.id
+        if grants.on_account(action, account.id, path):
+            return
+        via = _shared_with_caller(ctx, request, grants, account.id)
+        if via is None:
+            raise service.deny(caller, action, f"account {account.name}")
+        ctx.via_account_id = via
+        return
+    if scope is Scope.ORG_UNIT:
+        ref = request.path_params["org_unit"]
+        org_unit = repo.org_unit(ref)
+        if org_unit is None:
+            if grants.on_org_unit(action, root_path):
+                service.get_org_unit(ctx.session, ref)
+            raise service.deny(caller, action, f"org unit {ref}")
+        if not grants.on_org_unit(action, org_unit.path):
+            raise service.deny(caller, action, f"org unit {org_unit.name}")
+        return
+    if scope is Scope.PRINCIPAL:
+        ref = request.path_params["principal"]
+        if ref in (caller.principal_id, caller.principal_name, "me"):
+            return
+        if not grants.on_org_unit(action, root_path):
+            raise service.deny(caller, action, f"principal {ref}")
+        return
+    if scope is Scope.ORGANIZATION:
+        if not grants.on_org_unit(action, root_path):
+            raise service.deny(caller, action, "the organization")
+        return
+    if scope is Scope.ANY and not grants.anywhere(action):
+        raise service.deny(caller, action, "any account")

@@ -1,0 +1,311 @@
+"""Routes that declare their action, and the route class that makes every call one unit of work.
+
+Each call gets a session; the endpoint and its dependencies use it; on success the audit record is
+appended to the same transaction and committed with the change. On any failure the change is
+rolled back and the failure is audited in a transaction of its own, so the trail never records a
+success that did not persist, nor loses a denied or invalid call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
+from sqlalchemy.exc import OperationalError
+
+from mlgov.errors import Conflict, ErrorCode, InvalidRequest, MlgovError
+from mlgov.server.kit import errors as kit_errors
+from mlgov.server.kit.context import Action, RequestContext, Scope
+from mlgov.server.kit.ids import new_uuid
+from mlgov.server.kit.runtime import Runtime
+
+logger = logging.getLogger("mlgov.server")
+
+ACTION_KEY = "x-mlgov-action"
+SCOPE_KEY = "x-mlgov-scope"
+STREAM_KEY = "x-mlgov-stream-body"
+SHARED_KEY = "x-mlgov-shared-by"
+PATH_SCOPES = (
+    ("{account}", Scope.ACCOUNT),
+    ("{org_unit}", Scope.ORG_UNIT),
+    ("{principal}", Scope.PRINCIPAL),
+)
+
+
+class Replay(Exception):
+    """Raised by the idempotency check: answer with the stored response instead of running."""
+
+    def __init__(self, status_code: int, body: str) -> None:
+        self.status_code = status_code
+        self.body = body
+
+
+def infer_scope(path: str) -> Scope:
+    for marker, scope in PATH_SCOPES:
+        if marker in path:
+            return scope
+    return Scope.ORGANIZATION
+
+
+def action_of(route: APIRoute) -> Action:
+    extra = route.openapi_extra or {}
+    return Action(extra[ACTION_KEY], Scope(extra[SCOPE_KEY]))
+
+
+class AuditedRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        extra = kwargs.get("openapi_extra") or {}
+        if ACTION_KEY not in extra:
+            raise TypeError(f"route {path} declares no action")
+        extra.setdefault(SCOPE_KEY, infer_scope(path).value)
+        kwargs["openapi_extra"] = extra
+        self.action = Action(extra[ACTION_KEY], Scope(extra[SCOPE_KEY]), extra.get(SHARED_KEY))
+        self.streams_body = bool(extra.get(STREAM_KEY))
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        action = self.action
+        streams_body = self.streams_body
+
+        async def audited_handler(request: Request) -> Response:
+            runtime: Runtime = request.app.state.runtime
+            # The body is read before the gate so that a slow upload holds nobody up.
+            body, body_error = b"", None
+            try:
+                if not streams_body:
+                    body = await _read_body(request, runtime.settings.server.max_body_bytes)
+            except InvalidRequest as exc:
+                body_error = exc
+            async with runtime.call_gate():
+                return await unit_of_work(request, runtime, body, body_error)
+
+        async def unit_of_work(
+            request: Request, runtime: Runtime, body: bytes, body_error: Exception | None
+        ) -> Response:
+            ctx = RequestContext(
+                request_id=new_uuid(),
+                action=action,
+                session=runtime.session_factory(),
+                source_ip=request.client.host if request.client else None,
+                user_agent=request.headers.get("user-agent"),
+            )
+            request.state.ctx = ctx
+            request.state.request_id = ctx.request_id
+            try:
+                if body_error is not None:
+                    raise body_error
+                try:
+                    response = await handler(request)
+                except Replay as replay:
+                    response = Response(
+                        replay.body, status_code=replay.status_code, media_type="application/json"
+                    )
+                    ctx.extra["replayed"] = True
+                if response.status_code >= 400:
+                    raise InvalidRequest(f"request failed with status {response.status_code}")
+                await run_in_threadpool(_commit_success, runtime, ctx, request, body, response)
+            except Exception as exc:
+                response = await _fail(runtime, ctx, request, body, exc)
+            response.headers["x-request-id"] = ctx.request_id
+            return response
+
+        return audited_handler
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise InvalidRequest(
+            f"request body of {declared} bytes exceeds the limit of {limit}",
+            code=ErrorCode.REQUEST_TOO_LARGE,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidRequest(
+                f"request body exceeds the limit of {limit} bytes", code=ErrorCode.REQUEST_TOO_LARGE
+            )
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette reuses a read body only through this attribute
+    return body
+
+
+def request_parameters(request: Request, body: bytes) -> dict[str, Any]:
+    params: dict[str, Any] = dict(request.path_params)
+    if request.query_params:
+        params["query"] = dict(request.query_params)
+    if body:
+        try:
+            params["body"] = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            params["body"] = {"unparsed_bytes": len(body)}
+    return params
+
+
+def request_hash(request: Request, body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def _commit_success(
+    runtime: Runtime, ctx: RequestContext, request: Request, body: bytes, response: Response
+) -> None:
+    from mlgov.server.audit.service import append_call_record
+    from mlgov.server.kit.idempotency import remember
+
+    elements: Any = None
+    content = getattr(response, "body", b"")  # streamed responses have none
+    if not ctx.action.read_only and content:
+        try:
+            elements = json.loads(bytes(content))
+        except ValueError:
+            elements = None
+    if ctx.idempotency_key and not ctx.extra.get("replayed"):
+        remember(ctx, request, bytes(content), response.status_code)
+    append_call_record(
+        ctx.session,
+        runtime.settings,
+        ctx,
+        method=request.method,
+        path=request.url.path,
+        status=response.status_code,
+        parameters=request_parameters(request, body),
+        response_elements=elements,
+    )
+    try:
+        ctx.session.commit()
+    except DatabaseIntegrityError as exc:
+        raise Conflict(
+            "the change conflicts with a concurrent one; read again and retry",
+            code=ErrorCode.CONFLICT,
+        ) from exc
+    ctx.session.close()
+    for effect in ctx.after_commit:
+        try:
+            effect()
+        except Exception:
+            logger.exception("after-commit effect of request %s failed", ctx.request_id)
+
+
+async def _fail(
+    runtime: Runtime, ctx: RequestContext, request: Request, body: bytes, exc: Exception
+) -> Response:
+    error = to_error(exc)
+    status = kit_errors.status_for(error)
+    if status >= 500:
+        logger.error("request %s failed", ctx.request_id, exc_info=exc)
+    await run_in_threadpool(_audit_failure, runtime, ctx, request, body, error, status)
+    return kit_errors.render(error)
+
+
+def to_error(exc: Exception) -> MlgovError:
+    if isinstance(exc, DatabaseIntegrityError):
+        return Conflict("the change conflicts with existing data", code=ErrorCode.ALREADY_EXISTS)
+    if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
+        return Conflict("the database is busy; retry the call", code=ErrorCode.CONFLICT)
+    return kit_errors.to_mlgov_error(exc)
+
+
+def _audit_failure(
+    runtime: Runtime,
+    ctx: RequestContext,
+    request: Request,
+    body: bytes,
+    error: MlgovError,
+    status: int,
+) -> None:
+    from mlgov.server.audit.service import append_call_record
+
+    ctx.session.rollback()
+    ctx.session.close()
+    session = runtime.session_factory()
+    try:
+        append_call_record(
+            session,
+            runtime.settings,
+            ctx,
+            method=request.method,
+            path=request.url.path,
+            status=status,
+            parameters=request_parameters(request, body),
+            response_elements=None,
+            error=error,
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        # Losing a failure record must not hide the failure itself; it is logged for operators.
+        logger.exception("could not write the audit record of failed request %s", ctx.request_id)
+    finally:
+        session.close()
+
+
+class Router(APIRouter):
+    """An APIRouter whose routes must each name the action they perform (``service:Verb``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(route_class=AuditedRoute, **kwargs)
+
+    def action_route(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        scope: Scope | None = None,
+        stream_body: bool = False,
+        shared_by: str | None = None,
+        **kwargs: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare a route: its action, where the action must be granted, and its options.
+
+        ``stream_body`` leaves the request body unread for the endpoint to stream (uploads);
+        ``shared_by`` names a resource grant (``"model-group:read"``) that also admits callers
+        of other accounts the resource is shared with.
+        """
+        extra: dict[str, Any] = {
+            **kwargs.pop("openapi_extra", {}),
+            ACTION_KEY: action,
+            SCOPE_KEY: (scope or infer_scope(path)).value,
+        }
+        if stream_body:
+            extra[STREAM_KEY] = True
+        if shared_by:
+            extra[SHARED_KEY] = shared_by
+        operation_id = kwargs.pop("operation_id", action.split(":", 1)[1])
+        return self.api_route(
+            path, methods=[method], openapi_extra=extra, operation_id=operation_id, **kwargs
+        )
+
+    def read(self, path: str, *, action: str, **kwargs: Any) -> Callable[..., Any]:
+        return self.action_route("GET", path, action=action, **kwargs)
+
+    def create(self, path: str, *, action: str, **kwargs: Any) -> Callable[..., Any]:
+        kwargs.setdefault("status_code", 201)
+        return self.action_route("POST", path, action=action, **kwargs)
+
+    def post(self, path: str, *, action: str, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        return self.action_route("POST", path, action=action, **kwargs)
+
+    def patch(self, path: str, *, action: str, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        return self.action_route("PATCH", path, action=action, **kwargs)
+
+    def put(self, path: str, *, action: str, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        return self.action_route("PUT", path, action=action, **kwargs)
+
+    def delete(self, path: str, *, action: str, **kwargs: Any) -> Callable[..., Any]:  # type: ignore[override]
+        kwargs.setdefault("status_code", 204)
+        return self.action_route("DELETE", path, action=action, **kwargs)

@@ -1,0 +1,21 @@
+"""Background loops. They run inside the server by default, or alone with ``mlgov worker``."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from mlgov.server.kit.runtime import Runtime
+
+
+class Worker(Protocol):
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def build_workers(runtime: Runtime) -> list[Worker]:
+    from mlgov.server.workers.audit_sealer import AuditSealer
+
+    return [AuditSealer(runtime)]
