@@ -1,0 +1,214 @@
+"""Every registry query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mlgov.server.kit.pagination import PageRequest
+from mlgov.server.registry.tables import (
+    AccountArtifact,
+    ApprovalDecision,
+    ModelAlias,
+    ModelCard,
+    ModelCardRevision,
+    ModelGroup,
+    ModelGroupGrant,
+    ModelVersion,
+    RegistrySettings,
+)
+
+
+class RegistryRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, row: object) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def artifact(self, account_id: str, sha256: str) -> AccountArtifact | None:
+        return self.session.get(AccountArtifact, (account_id, sha256))
+
+    def group(self, account_id: str, name: str, *, for_update: bool = False) -> ModelGroup | None:
+        query = select(ModelGroup).where(
+            ModelGroup.account_id == account_id, ModelGroup.name == name
+        )
+        if for_update:
+            query = query.with_for_update()
+        return self.session.execute(query).scalar_one_or_none()
+
+    def group_by_id(self, group_id: str) -> ModelGroup | None:
+        return self.session.get(ModelGroup, group_id)
+
+    def groups(self, account_id: str, page: PageRequest) -> Sequence[ModelGroup]:
+        query = (
+            select(ModelGroup)
+            .where(ModelGroup.account_id == account_id)
+            .order_by(ModelGroup.id)
+            .limit(page.page_size + 1)
+        )
+        if page.after:
+            query = query.where(ModelGroup.id > page.after)
+        return self.session.execute(query).scalars().all()
+
+    def version(self, group_id: str, number: int) -> ModelVersion | None:
+        return self.session.execute(
+            select(ModelVersion).where(
+                ModelVersion.group_id == group_id, ModelVersion.version == number
+            )
+        ).scalar_one_or_none()
+
+    def version_by_id(self, version_id: str) -> ModelVersion | None:
+        return self.session.get(ModelVersion, version_id)
+
+    def promoted_copy(self, group_id: str, source_version_id: str) -> ModelVersion | None:
+        for candidate in self.session.execute(
+            select(ModelVersion).where(
+                ModelVersion.group_id == group_id, ModelVersion.promoted_from.is_not(None)
+            )
+        ).scalars():
+            if (candidate.promoted_from or {}).get("version_id") == source_version_id:
+                return candidate
+        return None
+
+    def search_versions(
+        self,
+        account_id: str,
+        page: PageRequest,
+        *,
+        group_id: str | None = None,
+        approval_status: str | None = None,
+        version_ids: Sequence[str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> Sequence[ModelVersion]:
+        query = (
+            select(ModelVersion)
+            .where(ModelVersion.account_id == account_id)
+            .order_by(ModelVersion.id)
+        )
+        if group_id:
+            query = query.where(ModelVersion.group_id == group_id)
+        if approval_status:
+            query = query.where(ModelVersion.approval_status == approval_status)
+        if version_ids is not None:
+            query = query.where(ModelVersion.id.in_(version_ids))
+        if created_after:
+            query = query.where(ModelVersion.created_at >= created_after)
+        if created_before:
+            query = query.where(ModelVersion.created_at < created_before)
+        if page.after:
+            query = query.where(ModelVersion.id > page.after)
+        return self.session.execute(query.limit(page.page_size + 1)).scalars().all()
+
+    def group_names(self, group_ids: Sequence[str]) -> dict[str, str]:
+        if not group_ids:
+            return {}
+        rows = self.session.execute(
+            select(ModelGroup.id, ModelGroup.name).where(ModelGroup.id.in_(set(group_ids)))
+        )
+        return {row[0]: row[1] for row in rows}
+
+    def aliases_of(self, version_ids: Sequence[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        if not version_ids:
+            return found
+        rows = self.session.execute(
+            select(ModelAlias.version_id, ModelAlias.name)
+            .where(ModelAlias.version_id.in_(set(version_ids)))
+            .order_by(ModelAlias.name)
+        )
+        for version_id, name in rows:
+            found.setdefault(version_id, []).append(name)
+        return found
+
+    def alias(self, group_id: str, name: str) -> ModelAlias | None:
+        return self.session.get(ModelAlias, (group_id, name))
+
+    def aliases(self, group_id: str) -> Sequence[tuple[ModelAlias, int]]:
+        rows = self.session.execute(
+            select(ModelAlias, ModelVersion.version)
+            .join(ModelVersion, ModelVersion.id == ModelAlias.version_id)
+            .where(ModelAlias.group_id == group_id)
+            .order_by(ModelAlias.name)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def alias_version_ids(self, account_id: str, alias: str) -> list[str]:
+        return list(
+            self.session.execute(
+                select(ModelAlias.version_id)
+                .join(ModelGroup, ModelGroup.id == ModelAlias.group_id)
+                .where(ModelGroup.account_id == account_id, ModelAlias.name == alias)
+            ).scalars()
+        )
+
+    def decisions(self, version_id: str) -> Sequence[ApprovalDecision]:
+        return (
+            self.session.execute(
+                select(ApprovalDecision)
+                .where(ApprovalDecision.version_id == version_id)
+                .order_by(ApprovalDecision.decided_at, ApprovalDecision.id)
+            )
+            .scalars()
+            .all()
+        )
+
+    def grants(self, group_id: str) -> Sequence[ModelGroupGrant]:
+        return (
+            self.session.execute(
+                select(ModelGroupGrant)
+                .where(ModelGroupGrant.group_id == group_id)
+                .order_by(ModelGroupGrant.grantee_account_id, ModelGroupGrant.permission)
+            )
+            .scalars()
+            .all()
+        )
+
+    def grantees(self, owner_account_id: str, group_name: str, permission: str) -> list[str]:
+        return list(
+            self.session.execute(
+                select(ModelGroupGrant.grantee_account_id)
+                .join(ModelGroup, ModelGroup.id == ModelGroupGrant.group_id)
+                .where(
+                    ModelGroup.account_id == owner_account_id,
+                    ModelGroup.name == group_name,
+                    ModelGroupGrant.permission == permission,
+                )
+            ).scalars()
+        )
+
+    def shared_with(self, account_id: str) -> Sequence[tuple[ModelGroup, str]]:
+        rows = self.session.execute(
+            select(ModelGroup, ModelGroupGrant.permission)
+            .join(ModelGroupGrant, ModelGroupGrant.group_id == ModelGroup.id)
+            .where(ModelGroupGrant.grantee_account_id == account_id)
+            .order_by(ModelGroup.id, ModelGroupGrant.permission)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def settings(self, account_id: str) -> RegistrySettings | None:
+        return self.session.get(RegistrySettings, account_id)
+
+    def card(self, version_id: str) -> ModelCard | None:
+        return self.session.execute(
+            select(ModelCard).where(ModelCard.version_id == version_id)
+        ).scalar_one_or_none()
+
+    def card_revision(self, card_id: str, revision: int) -> ModelCardRevision | None:
+        return self.session.get(ModelCardRevision, (card_id, revision))
+
+    def card_revisions(self, card_id: str) -> Sequence[ModelCardRevision]:
+        return (
+            self.session.execute(
+                select(ModelCardRevision)
+                .where(ModelCardRevision.card_id == card_id)
+                .order_by(ModelCardRevision.revision)
+            )
+            .scalars()
+            .all()
+        )

@@ -1,0 +1,302 @@
+"""Registry behaviour: versions and artifacts, approvals, aliases, promotion, grants, events."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from mlgov import (
+    AccessDenied,
+    Conflict,
+    IntegrityError,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+)
+from mlgov.server.kit.outbox import OutboxEvent
+from tests.server.registry.conftest import Team
+
+ARTIFACT = b"\x00weights\x01" * 1000
+LINEAGE = {
+    "datasets": [{"uri": "s3://data/train.parquet", "sha256": "a" * 64}],
+    "code": {"repository": "git@example.com:fraud.git", "commit": "abc123"},
+    "training_job": "job-42",
+}
+
+
+def register(client, account: str = "fraud-dev", group: str = "fraud", **fields):  # type: ignore[no-untyped-def]
+    with contextlib.suppress(Conflict):
+        client.registry.create_group(account, group)
+    fields.setdefault("metrics", {"auc": 0.91})
+    return client.registry.create_version(
+        account, group, flavor="sklearn", artifact=ARTIFACT, **fields
+    )
+
+
+def events(app: FastAPI, detail_type: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    with app.state.runtime.session_factory() as session:
+        rows = session.execute(select(OutboxEvent).order_by(OutboxEvent.position)).scalars()
+        bodies = [json.loads(row.body) for row in rows]
+    return [b for b in bodies if detail_type is None or b["detail-type"] == detail_type]
+
+
+def test_version_with_artifact_lineage_and_search(team: Team, tmp_path: Path) -> None:
+    v1 = register(
+        team.scientist,
+        lineage=LINEAGE,
+        tags={"stage": "candidate"},
+        parameters={"max_depth": 6},
+        signature={"inputs": [{"name": "amount", "type": "double"}]},
+    )
+    assert v1["version"] == 1 and v1["approval_status"] == "PendingManualApproval"
+    assert v1["artifact"] == {"sha256": hashlib.sha256(ARTIFACT).hexdigest(), "size": len(ARTIFACT)}
+    assert v1["lineage"]["code"]["commit"] == "abc123" and v1["lineage"]["training_job"] == "job-42"
+    v2 = register(team.scientist, parent_version=1)
+    assert v2["version"] == 2 and v2["parent_version_id"] == v1["id"]
+
+    reg = team.scientist.registry
+    assert [v["version"] for v in reg.search_versions("fraud-dev", tag="stage=candidate")] == [1]
+    assert [v["version"] for v in reg.search_versions("fraud-dev", tag="stage")] == [1]
+    assert [v["version"] for v in reg.search_versions("fraud-dev", group="fraud", page_size=1)] == [
+        1,
+        2,
+    ]
+    team.approver.registry.approve("fraud-dev", "fraud", 2)
+    assert [v["version"] for v in reg.search_versions("fraud-dev", approval_status="Approved")] == [
+        2
+    ]
+    reg.set_alias("fraud-dev", "fraud", "challenger", 2)
+    assert [v["version"] for v in reg.search_versions("fraud-dev", alias="challenger")] == [2]
+
+    downloaded = reg.download_artifact("fraud-dev", "fraud", 1, tmp_path / "model.bin")
+    assert (tmp_path / "model.bin").read_bytes() == ARTIFACT and downloaded["size"] == len(ARTIFACT)
+    with pytest.raises(NotFound) as missing:
+        reg.create_version("fraud-dev", "fraud", flavor="onnx", artifact_sha256="f" * 64)
+    assert missing.value.code == "ARTIFACT_NOT_FOUND"
+    with pytest.raises(NotFound):
+        register(team.scientist, parent_version=99)
+
+
+def test_corrupted_artifact_is_detected_on_download(
+    app: FastAPI, team: Team, tmp_path: Path
+) -> None:
+    version = register(team.scientist)
+    blobs = app.state.runtime.blobs
+    Path(blobs.path_of(version["artifact"]["sha256"])).write_bytes(b"tampered" + ARTIFACT[8:])
+    with pytest.raises(IntegrityError):
+        team.scientist.registry.download_artifact("fraud-dev", "fraud", 1, tmp_path / "m.bin")
+    assert not (tmp_path / "m.bin").exists()
+
+
+def test_artifacts_are_private_to_their_account(team: Team) -> None:
+    sha = team.scientist.registry.upload_artifact("fraud-dev", ARTIFACT)["sha256"]
+    team.outsider.registry.create_group("other-dev", "mine")
+    with pytest.raises(NotFound):  # knowing the hash is not enough
+        team.outsider.registry.create_version(
+            "other-dev", "mine", flavor="sklearn", artifact_sha256=sha
+        )
+
+
+def test_approval_permissions_and_history(team: Team, app: FastAPI) -> None:
+    register(team.scientist)
+    with pytest.raises(AccessDenied):
+        team.scientist.registry.approve("fraud-dev", "fraud", 1)
+    with pytest.raises(AccessDenied):
+        team.engineer.registry.approve("fraud-dev", "fraud", 1)
+    team.approver.registry.approve("fraud-dev", "fraud", 1, comment="looks good")
+    with pytest.raises(Conflict):
+        team.approver.registry.approve("fraud-dev", "fraud", 1)
+    team.approver.registry.reject("fraud-dev", "fraud", 1, comment="drift found")
+    history = team.scientist.registry.approvals("fraud-dev", "fraud", 1)
+    assert [
+        (h["previous_status"], h["status"], h["reviewer_name"], h["comment"]) for h in history
+    ] == [
+        ("PendingManualApproval", "Approved", "approver", "looks good"),
+        ("Approved", "Rejected", "approver", "drift found"),
+    ]
+    changes = [
+        e["detail"]["ModelApprovalStatus"] for e in events(app, "Model Version State Change")
+    ]
+    assert changes == ["PendingManualApproval", "Approved", "Rejected"]
+
+
+def test_four_eyes_and_its_setting(team: Team) -> None:
+    register(team.admin)
+    with pytest.raises(AccessDenied) as own:
+        team.admin.registry.approve("fraud-dev", "fraud", 1)
+    assert own.value.code == "SELF_APPROVAL_FORBIDDEN"
+    with pytest.raises(AccessDenied):  # account governance is not the scientist's to change
+        team.scientist.registry.update_settings("fraud-dev", four_eyes=False)
+    team.admin.registry.update_settings("fraud-dev", four_eyes=False)
+    assert team.admin.registry.approve("fraud-dev", "fraud", 1)["status"] == "Approved"
+
+
+def test_concurrent_decisions_have_one_winner(app: FastAPI, team: Team, admin_token: str) -> None:
+    register(team.scientist)
+    team.admin.registry.update_settings("fraud-dev", four_eyes=False)
+    headers = {"authorization": f"Bearer {admin_token}"}
+    path = "/api/v1/accounts/fraud-dev/model-groups/fraud/versions/1"
+
+    def decide(n: int) -> int:
+        http = TestClient(app, raise_server_exceptions=False)
+        verb = "approve" if n % 2 else "reject"
+        return http.post(
+            f"{path}/{verb}", json={"if_status": "PendingManualApproval"}, headers=headers
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(decide, range(6)))
+    assert statuses == [200, 409, 409, 409, 409, 409]
+    history = team.admin.registry.approvals("fraud-dev", "fraud", 1)
+    assert len(history) == 1
+    final = team.admin.registry.get_version("fraud-dev", "fraud", 1)["approval_status"]
+    assert final == history[0]["status"]
+
+
+def test_aliases_move_and_protection(team: Team, app: FastAPI) -> None:
+    register(team.scientist)
+    register(team.scientist)
+    reg = team.scientist.registry
+    reg.set_alias("fraud-dev", "fraud", "champion", 1)
+    reg.set_alias("fraud-dev", "fraud", "champion", 2)
+    assert [(a["name"], a["version"]) for a in reg.aliases("fraud-dev", "fraud")] == [
+        ("champion", 2)
+    ]
+    assert reg.get_version("fraud-dev", "fraud", 2)["aliases"] == ["champion"]
+    moves = [
+        (e["detail"]["PreviousModelPackageVersion"], e["detail"]["ModelPackageVersion"])
+        for e in events(app, "Model Alias Change")
+    ]
+    assert moves == [(None, 1), (1, 2)]
+
+    team.admin.registry.update_settings("fraud-dev", protected_aliases={"champion": ["Approver"]})
+    with pytest.raises(AccessDenied) as protected:
+        reg.set_alias("fraud-dev", "fraud", "champion", 1)
+    assert protected.value.code == "ALIAS_PROTECTED"
+    reg.set_alias("fraud-dev", "fraud", "challenger", 1)  # unprotected aliases stay free
+    with pytest.raises(InvalidRequest):
+        reg.set_alias("fraud-dev", "fraud", "9lives", 1)
+    with pytest.raises(AccessDenied):  # DataScientist may move, not delete
+        reg.delete_alias("fraud-dev", "fraud", "challenger")
+    team.admin.registry.delete_alias("fraud-dev", "fraud", "challenger")
+    with pytest.raises(NotFound):
+        team.admin.registry.delete_alias("fraud-dev", "fraud", "challenger")
+
+
+def test_promotion_reuses_the_artifact_and_records_lineage(app: FastAPI, team: Team) -> None:
+    source = register(team.scientist, lineage=LINEAGE)
+    with pytest.raises(PreconditionFailed):
+        team.engineer.registry.promote("fraud-dev", "fraud", 1, "fraud-prod")
+    team.approver.registry.approve("fraud-dev", "fraud", 1)
+    blobs_before = sorted(
+        p.name for p in Path(app.state.runtime.settings.blob_url).rglob("*") if p.is_file()
+    )
+    copy = team.engineer.registry.promote(
+        "fraud-dev", "fraud", 1, "fraud-prod", comment="release 7"
+    )
+    blobs_after = sorted(
+        p.name for p in Path(app.state.runtime.settings.blob_url).rglob("*") if p.is_file()
+    )
+    assert blobs_after == blobs_before  # reused by hash, not copied
+    assert copy["account_id"] != source["account_id"] and copy["version"] == 1
+    assert copy["artifact"] == source["artifact"]
+    assert copy["approval_status"] == "PendingManualApproval"
+    assert copy["promoted_from"]["version_id"] == source["id"]
+    assert copy["promoted_from"]["account"] == "fraud-dev" and copy["lineage"] == source["lineage"]
+    with pytest.raises(Conflict):
+        team.engineer.registry.promote("fraud-dev", "fraud", 1, "fraud-prod")
+    with pytest.raises(AccessDenied):  # no rights on the target
+        team.engineer.registry.promote("fraud-dev", "fraud", 1, "other-dev")
+    with pytest.raises(AccessDenied):  # unknown targets look the same as forbidden ones
+        team.engineer.registry.promote("fraud-dev", "fraud", 1, "nowhere")
+    promoted = [
+        e["detail"]["change"]
+        for e in events(app, "Model Version State Change")
+        if e["detail"]["change"] == "Promoted"
+    ]
+    assert promoted == ["Promoted"]
+
+
+def test_refused_promotion_names_each_unmet_condition(team: Team) -> None:
+    register(team.scientist, metrics={"auc": 0.71})
+    team.approver.registry.approve("fraud-dev", "fraud", 1)
+    team.admin.registry.update_settings(
+        "fraud-prod",
+        promotion_requirements={
+            "require_approved_card": True,
+            "metrics": [
+                {"metric": "auc", "comparison": "GreaterThanOrEqualToThreshold", "threshold": 0.8},
+                {"metric": "recall", "comparison": "GreaterThanThreshold", "threshold": 0.5},
+            ],
+        },
+    )
+    with pytest.raises(PreconditionFailed) as refused:
+        team.engineer.registry.promote("fraud-dev", "fraud", 1, "fraud-prod")
+    failed = refused.value.details["failed"]
+    assert refused.value.code == "PROMOTION_REFUSED"
+    assert [f["condition"] for f in failed] == ["approved_model_card", "metric", "metric"]
+    assert "auc is 0.71" in refused.value.message and "recall is missing" in refused.value.message
+
+    team.admin.registry.update_settings(
+        "fraud-prod", promotion_requirements={"require_approved_card": True}
+    )
+    team.scientist.registry.write_card(
+        "fraud-dev", "fraud", 1, {"intended_uses": {"risk_rating": "Low"}}
+    )
+    team.approver.registry.set_card_status("fraud-dev", "fraud", 1, "Approved")
+    assert team.engineer.registry.promote("fraud-dev", "fraud", 1, "fraud-prod")["version"] == 1
+
+
+def test_grants_share_groups_across_accounts(team: Team, tmp_path: Path) -> None:
+    register(team.scientist)
+    reg = team.outsider.registry
+    with pytest.raises(AccessDenied):
+        reg.get_version("fraud-dev", "fraud", 1)
+    with pytest.raises(AccessDenied):  # only the owning account manages its grants
+        reg.grant("fraud-dev", "fraud", "other-dev", ["read"])
+    team.admin.registry.grant("fraud-dev", "fraud", "other-dev", ["read"])
+    assert reg.get_version("fraud-dev", "fraud", 1)["version"] == 1
+    reg.download_artifact("fraud-dev", "fraud", 1, tmp_path / "shared.bin")
+    assert [s["group"]["name"] for s in reg.shared_groups("other-dev")] == ["fraud"]
+    with pytest.raises(AccessDenied):  # read is not write
+        reg.update_version("fraud-dev", "fraud", 1, description="mine now")
+    with pytest.raises(AccessDenied):  # a share of one group is not a share of the account
+        list(reg.list_groups("fraud-dev"))
+    team.admin.registry.revoke_grant("fraud-dev", "fraud", "other-dev")
+    with pytest.raises(AccessDenied):
+        reg.get_version("fraud-dev", "fraud", 1)
+
+
+def test_publish_grant_lets_another_account_promote_in(team: Team, app: FastAPI) -> None:
+    register(team.outsider, account="other-dev", group="shared-model")
+    team.admin.registry.update_settings("other-dev", four_eyes=False)
+    team.admin.registry.approve("other-dev", "shared-model", 1)
+    team.admin.identity.bind_role("outsider", "MLEngineer", account="other-dev")
+    with pytest.raises(AccessDenied):
+        team.outsider.registry.promote(
+            "other-dev", "shared-model", 1, "fraud-prod", target_group="central"
+        )
+    team.admin.registry.create_group("fraud-prod", "central")
+    team.admin.registry.grant("fraud-prod", "central", "other-dev", ["publish"])
+    copy = team.outsider.registry.promote(
+        "other-dev", "shared-model", 1, "fraud-prod", target_group="central"
+    )
+    assert copy["group"] == "central" and copy["promoted_from"]["account"] == "other-dev"
+
+
+def test_failed_calls_emit_no_events(team: Team, app: FastAPI) -> None:
+    register(team.scientist)
+    before = len(events(app))
+    with pytest.raises(AccessDenied):
+        team.scientist.registry.approve("fraud-dev", "fraud", 1)
+    with pytest.raises(PreconditionFailed):
+        team.engineer.registry.promote("fraud-dev", "fraud", 1, "fraud-prod")
+    assert len(events(app)) == before
