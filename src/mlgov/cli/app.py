@@ -1,0 +1,104 @@
+"""The ``mlgov`` command: one Typer sub-app per noun, mounted here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from mlgov import __version__
+from mlgov.cli import _connection
+from mlgov.cli._output import CliError, fail
+from mlgov.errors import MlgovError
+
+
+class _Root(TyperGroup):
+    """Turns every error a user can act on into ``ERROR CODE: message`` and an exit code."""
+
+    # Any: the base class takes the Click context Typer vendors privately, not typer.Context.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MlgovError as exc:
+            fail(str(exc.code), exc.message)
+        except CliError as exc:
+            fail(exc.code, exc.message, exc.exit_code)
+
+
+app = typer.Typer(
+    cls=_Root,
+    no_args_is_help=True,
+    help="mlgov: govern the ML lifecycle for many teams.",
+    # Locals in a traceback could hold an API key; a bug report never needs them.
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mlgov {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            envvar=_connection.PROFILE_ENV,
+            help="Profile in $MLGOV_HOME/config.toml to connect with (default: `default`).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """mlgov: govern the ML lifecycle for many teams."""
+    _connection.select_profile(profile)
+
+
+_mounted = False
+
+
+def _mount() -> None:
+    global _mounted
+    if _mounted:
+        return
+    from mlgov.cli import (
+        accounts,
+        audit,
+        db,
+        init,
+        keys,
+        org_units,
+        principals,
+        roles,
+        server,
+    )
+
+    app.command("server")(server.server)
+    app.command("worker")(server.worker)
+    app.command("init")(init.init)
+    app.add_typer(db.app, name="db")
+    app.add_typer(org_units.app, name="org-units")
+    app.add_typer(accounts.app, name="accounts")
+    app.add_typer(principals.app, name="principals")
+    app.add_typer(keys.app, name="keys")
+    app.add_typer(roles.app, name="roles")
+    app.add_typer(audit.app, name="audit")
+
+    from mlgov.cli import analytics
+
+    app.add_typer(
+        analytics.app,
+        name="baseline",
+        help="Profile data, suggest constraints, check violations (local, no server).",
+    )
+    _mounted = True
+
+
+def main() -> None:
+    _mount()
+    app()
