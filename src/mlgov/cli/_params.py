@@ -51,12 +51,13 @@ Until = Annotated[
 ]
 
 
-def parse_labels(pairs: list[str] | None) -> dict[str, str]:
+def parse_labels(pairs: list[str] | None, option: str = "--label") -> dict[str, str]:
+    """``KEY=VALUE`` options (labels, tags, parameters) as a map; the last of a key wins."""
     labels: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--label")
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=option)
         labels[key] = value
     return labels
 

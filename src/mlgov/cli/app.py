@@ -89,12 +89,26 @@ def _mount() -> None:
     app.add_typer(roles.app, name="roles")
     app.add_typer(audit.app, name="audit")
 
+    from mlgov.cli import cards, models, versions
+
+    app.add_typer(models.app, name="models")
+    app.add_typer(versions.app, name="versions")
+    app.add_typer(cards.app, name="cards")
+
     from mlgov.cli import analytics
 
     app.add_typer(
         analytics.app,
         name="baseline",
         help="Profile data, suggest constraints, check violations (local, no server).",
+    )
+
+    from mlgov.cli import model_quality
+
+    app.add_typer(
+        model_quality.app,
+        name="quality",
+        help="Model quality, bias and custom metrics (local, no server).",
     )
     _mounted = True
 

@@ -94,6 +94,10 @@ class RegistryApi:
         result: Json = self._t.request("GET", self._group(account, group))
         return result
 
+    def update_group(self, account: str, group: str, **changes: Any) -> Json:
+        result: Json = self._t.request("PATCH", self._group(account, group), json=changes)
+        return result
+
     def shared_groups(self, account: str) -> list[Json]:
         result: list[Json] = self._t.request("GET", f"/accounts/{account}/shared-model-groups")
         return result
