@@ -12,39 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from mlgov.server.db import schema
-from mlgov.server.db.engine import engine_from_settings, session_factory, unit_of_work
-from mlgov.server.identity import schemas, service
-from mlgov.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def prepare(env: dict[str, str]) -> str:
-    os.environ.update(env)
-    settings = Settings()
-    engine = engine_from_settings(settings)
-    schema.upgrade(engine)
-    with unit_of_work(session_factory(engine)) as session:
-        token = service.bootstrap(session, "bench").token
-        service.create_account(session, schemas.AccountCreate(name="bench", environment="dev"))
-    engine.dispose()
-    assert token is not None
-    return token
+from _server import running_server
 
 
 async def drive(url: str, token: str, clients: int, seconds: float, method: str) -> list[float]:
@@ -89,40 +62,9 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="mlgov-bench-"))
-    env = {"MLGOV_HOME": str(home)}
-    if args.database_url:
-        env["MLGOV_DATABASE__URL"] = args.database_url
-    token = prepare(env)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "mlgov.server.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env={**os.environ, **env},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        store = "PostgreSQL" if args.database_url else "SQLite (embedded default)"
+    with running_server(args.database_url) as server:
         print(
-            f"mlgov API, one server process, {store}, {args.clients} concurrent clients, "
+            f"mlgov API, one server process, {server.store}, {args.clients} concurrent clients, "
             f"{args.seconds:.0f} s per operation\n"
         )
         print("| operation                          | requests |    req/s |  p50 ms  |  p99 ms  |")
@@ -131,11 +73,10 @@ def main() -> None:
             ("GET /accounts/{a} (authenticated)", "GET"),
             ("POST /org-units (audited write)", "POST"),
         ):
-            latencies = asyncio.run(drive(url, token, args.clients, args.seconds, method))
+            latencies = asyncio.run(
+                drive(server.url, server.token, args.clients, args.seconds, method)
+            )
             print(summarize(label, latencies, args.seconds))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,251 @@
+"""Registry benchmark: a large artifact through bounded memory, and API rate against MLflow.
+
+1. Streams an artifact of ``--artifact-mb`` (default 1024) up through the SDK into a real server,
+   registers a version on it and streams it back, verifying the SHA-256; prints time, MB/s and the
+   peak resident memory of the server and of the client, which must stay flat (a few chunks),
+   not grow with the artifact.
+2. Drives model-version writes (register a version) and reads (describe a version) at
+   ``--clients`` concurrent clients against mlgov and, when it can be installed into
+   ``.venv-mlflow``, against MLflow's tracking server on the same machine, each one process on
+   SQLite; prints requests/s, p50/p99 and the ratio.
+
+    python bench/registry.py [--artifact-mb 1024] [--seconds 10] [--clients 10] [--skip-mlflow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from _server import Server, free_port, peak_rss_mb, running_server
+from mlgov import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+MLFLOW_VENV = ROOT / ".venv-mlflow"
+MLFLOW_VERSION = "3.17.2"
+MB = 1024 * 1024
+
+Request = Callable[[httpx.AsyncClient, int], "asyncio.Future[httpx.Response] | object"]
+
+
+def write_artifact(path: Path, megabytes: int) -> str:
+    """A file of random-looking megabytes, written a block at a time; returns its SHA-256."""
+    digest = hashlib.sha256()
+    block = os.urandom(MB)
+    with open(path, "wb") as out:
+        for index in range(megabytes):
+            chunk = index.to_bytes(8, "little") + block[8:]
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
+def artifact_round_trip(server: Server, megabytes: int) -> list[str]:
+    scratch = Path(tempfile.mkdtemp(prefix="mlgov-bench-artifact-"))
+    source, target = scratch / "model.bin", scratch / "model.back"
+    expected = write_artifact(source, megabytes)
+    client_before = peak_rss_mb()
+    server_before = peak_rss_mb(server.process.pid)
+    with Client(server.url, api_key=server.token, timeout=600) as client:
+        client.registry.create_group("bench", "big")
+        started = time.perf_counter()
+        uploaded = client.registry.upload_artifact("bench", source)
+        upload_s = time.perf_counter() - started
+        assert uploaded["sha256"] == expected, "the server hashed different bytes"
+        client.registry.create_version(
+            "bench", "big", flavor="python", artifact_sha256=uploaded["sha256"]
+        )
+        started = time.perf_counter()
+        client.registry.download_artifact("bench", "big", 1, target)
+        download_s = time.perf_counter() - started
+    assert target.stat().st_size == megabytes * MB
+    server_after = peak_rss_mb(server.process.pid)
+    client_after = peak_rss_mb()
+    for path in (source, target):
+        path.unlink()
+    rate = megabytes / upload_s, megabytes / download_s
+    return [
+        f"artifact of {megabytes} MB, streamed in 1 MB chunks, SHA-256 verified both ways",
+        "",
+        "| step     | seconds |   MB/s |",
+        "|----------|---------|--------|",
+        f"| upload   | {upload_s:7.2f} | {rate[0]:6.0f} |",
+        f"| download | {download_s:7.2f} | {rate[1]:6.0f} |",
+        "",
+        f"peak RSS, server process: {server_before:.0f} MB before -> {server_after:.0f} MB after",
+        f"peak RSS, client process: {client_before:.0f} MB before -> {client_after:.0f} MB after",
+    ]
+
+
+# --- API rate ------------------------------------------------------------------------------------
+
+
+async def drive(
+    url: str, headers: dict[str, str], clients: int, seconds: float, request: Request
+) -> list[float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**9))
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            response = await request(client, next(counter))  # type: ignore[misc]
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as c:
+        await asyncio.gather(*(worker(c) for _ in range(clients)))
+    return latencies
+
+
+def _timed(
+    url: str, headers: dict[str, str], clients: int, seconds: float, request: Request
+) -> list[float]:
+    return asyncio.run(drive(url, headers, clients, seconds, request))
+
+
+def row(system: str, operation: str, latencies: list[float], seconds: float) -> tuple[str, float]:
+    ordered = sorted(latencies)
+    p50 = statistics.median(ordered) * 1000
+    p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000
+    rate = len(ordered) / seconds
+    return f"| {system:<7} | {operation:<22} | {rate:>8.0f} | {p50:>7.1f} | {p99:>7.1f} |", rate
+
+
+def mlgov_rates(server: Server, clients: int, seconds: float) -> dict[str, tuple[str, float]]:
+    sha = hashlib.sha256(b"small model").hexdigest()
+    with Client(server.url, api_key=server.token) as client:
+        client.registry.create_group("bench", "fast")
+        client.registry.create_version("bench", "fast", flavor="sklearn", artifact=b"small model")
+    group = "/api/v1/accounts/bench/model-groups/fast"
+    body = {"artifact_sha256": sha, "flavor": "sklearn", "metrics": {"auc": 0.9}}
+
+    def write(c: httpx.AsyncClient, _n: int) -> object:
+        return c.post(f"{group}/versions", json=body)
+
+    def read(c: httpx.AsyncClient, _n: int) -> object:
+        return c.get(f"{group}/versions/1")
+
+    headers = {"authorization": f"Bearer {server.token}"}
+    return {
+        op: row(
+            "mlgov", label, asyncio.run(drive(server.url, headers, clients, seconds, fn)), seconds
+        )
+        for op, label, fn in (
+            ("write", "register a version", write),
+            ("read", "describe a version", read),
+        )
+    }
+
+
+def ensure_mlflow() -> Path | None:
+    python = MLFLOW_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+    probe = subprocess.run([str(python), "-c", "import mlflow.server"], capture_output=True)
+    if probe.returncode != 0:
+        print(f"installing mlflow=={MLFLOW_VERSION} into {MLFLOW_VENV} ...", file=sys.stderr)
+        done = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"mlflow=={MLFLOW_VERSION}"],
+            capture_output=True,
+        )
+        if done.returncode != 0:
+            return None
+    return MLFLOW_VENV / "bin" / "mlflow"
+
+
+def mlflow_rates(clients: int, seconds: float) -> dict[str, tuple[str, float]] | None:
+    executable = ensure_mlflow()
+    if executable is None:
+        return None
+    home = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(executable), "server", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+            "--default-artifact-root", str(home / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    api = "/api/2.0/mlflow"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            return None
+        httpx.post(f"{url}{api}/registered-models/create", json={"name": "fast"}).raise_for_status()
+        version = {"name": "fast", "source": str(home / "artifacts" / "model")}
+        httpx.post(f"{url}{api}/model-versions/create", json=version).raise_for_status()
+
+        def write(c: httpx.AsyncClient, _n: int) -> object:
+            return c.post(f"{api}/model-versions/create", json=version)
+
+        def read(c: httpx.AsyncClient, _n: int) -> object:
+            return c.get(f"{api}/model-versions/get", params={"name": "fast", "version": "1"})
+
+        return {
+            op: row("MLflow", label, _timed(url, {}, clients, seconds, fn), seconds)
+            for op, label, fn in (
+                ("write", "register a version", write),
+                ("read", "describe a version", read),
+            )
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--artifact-mb", type=int, default=1024)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--skip-mlflow", action="store_true")
+    args = parser.parse_args()
+
+    with running_server() as server:
+        print("\n".join(artifact_round_trip(server, args.artifact_mb)))
+        ours = mlgov_rates(server, args.clients, args.seconds)
+    theirs = None if args.skip_mlflow else mlflow_rates(args.clients, args.seconds)
+    print(
+        f"\nregistry API, one server process each on SQLite, {args.clients} concurrent clients, "
+        f"{args.seconds:.0f} s per operation\n"
+    )
+    print("| system  | operation              |    req/s |  p50 ms |  p99 ms |")
+    print("|---------|------------------------|----------|---------|---------|")
+    for op in ("write", "read"):
+        print(ours[op][0])
+        if theirs:
+            print(theirs[op][0])
+    if theirs:
+        for op in ("write", "read"):
+            print(f"mlgov / MLflow, {op}: {ours[op][1] / theirs[op][1]:.1f}x")
+    elif not args.skip_mlflow:
+        print("MLflow could not be installed or started; its rows are missing")
+
+
+if __name__ == "__main__":
+    main()
