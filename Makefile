@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test test-sqlite lint format demo bench bench-api bench-monitoring clean
+.PHONY: venv test test-sqlite lint format demo bench bench-api bench-registry bench-monitoring clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +33,16 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-bench: bench-api bench-monitoring
+bench: bench-api bench-registry bench-monitoring
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py
+
+bench-registry: $(STAMP)
+	$(BIN)/python bench/registry.py
 
 bench-monitoring: $(STAMP)
 	$(BIN)/python bench/monitoring.py
 
 clean:
-	rm -rf $(VENV) .venv-bench .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-bench .venv-mlflow .mypy_cache .ruff_cache .pytest_cache
