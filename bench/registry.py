@@ -195,7 +195,7 @@ def mlflow_rates(clients: int, seconds: float) -> dict[str, tuple[str, float]] |
         else:
             return None
         httpx.post(f"{url}{api}/registered-models/create", json={"name": "fast"}).raise_for_status()
-        version = {"name": "fast", "source": str(home / "artifacts" / "model")}
+        version = {"name": "fast", "source": "s3://bench-models/fast/model"}
         httpx.post(f"{url}{api}/model-versions/create", json=version).raise_for_status()
 
         def write(c: httpx.AsyncClient, _n: int) -> object:
