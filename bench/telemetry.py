@@ -1,0 +1,255 @@
+"""Telemetry benchmark: metric ingest, a 1-day p99 query, and evaluating 10,000 alarms.
+
+1. Ingest: datapoints/s through a real server (uvicorn, embedded SQLite) in PutMetricData
+   batches of 1,000 from one client, and the same batches straight into the service (no HTTP,
+   JSON or audit) to show what the store itself takes.
+2. Query: a day of 1-minute data (``--values-per-minute`` raw values per minute), then the API's
+   GetMetricStatistics for p99 at a 1-minute period (1,440 datapoints, one sketch each) and at a
+   1-hour period (hourly rollups), median and p95 latency of ``--queries`` calls.
+3. Alarms: ``--alarms`` metric alarms (one in ten on p99) over as many metrics with ten minutes
+   of data; the first evaluation (every alarm leaves INSUFFICIENT_DATA: history rows and outbox
+   events) and a steady one (no transitions), each in one transaction, as the worker runs it.
+
+    python bench/telemetry.py [--batches 100] [--alarms 10000] [--queries 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from _server import running_server
+from mlgov.server.alarms import schemas as alarm_schemas
+from mlgov.server.alarms import service as alarms
+from mlgov.server.db import schema
+from mlgov.server.db.engine import engine_from_settings, session_factory, unit_of_work
+from mlgov.server.identity import schemas as identity_schemas
+from mlgov.server.identity import service as identity
+from mlgov.server.kit.context import Caller
+from mlgov.server.metrics import schemas as metric_schemas
+from mlgov.server.metrics import service as metrics
+from mlgov.settings import DatabaseSettings, Settings
+
+NS = "Bench/Inference"
+TARGETS = {"ingest": 200_000.0, "alarms": 1.0}
+
+
+def batch(rng: np.random.Generator, start: datetime, size: int = 1000) -> dict[str, object]:
+    """1,000 datums over 10 metrics (Model=m0..m9) and 10 minutes, latency-like values."""
+    values = rng.lognormal(3.0, 0.5, size)
+    return {
+        "namespace": NS,
+        "metric_data": [
+            {
+                "metric_name": "latency",
+                "dimensions": [{"name": "Model", "value": f"m{i % 10}"}],
+                "timestamp": (start + timedelta(seconds=(i * 0.6) % 600)).isoformat(),
+                "value": float(values[i]),
+                "unit": "Milliseconds",
+            }
+            for i in range(size)
+        ],
+    }
+
+
+def bench_ingest_api(batches: int) -> tuple[float, float]:
+    rng = np.random.default_rng(1)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    bodies = [batch(rng, start + timedelta(minutes=i % 50)) for i in range(batches)]
+    with running_server() as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        headers = {"authorization": f"Bearer {server.token}"}
+        http.post("/api/v1/accounts/bench/metrics", json=bodies[0], headers=headers)  # warm
+        began = time.perf_counter()
+        for body in bodies:
+            response = http.post("/api/v1/accounts/bench/metrics", json=body, headers=headers)
+            response.raise_for_status()
+        elapsed = time.perf_counter() - began
+    return batches * 1000 / elapsed, elapsed
+
+
+def store(home: Path) -> tuple[Settings, str]:
+    settings = Settings(home=home, database=DatabaseSettings(url=f"sqlite:///{home}/mlgov.db"))
+    engine = engine_from_settings(settings)
+    schema.upgrade(engine)
+    with unit_of_work(session_factory(engine)) as session:
+        identity.bootstrap(session, "bench")
+        account = identity.create_account(
+            session, identity_schemas.AccountCreate(name="bench", environment="dev")
+        )
+        account_id = account.id
+    engine.dispose()
+    return settings, account_id
+
+
+def bench_ingest_service(batches: int) -> float:
+    rng = np.random.default_rng(2)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    parsed = [
+        metric_schemas.PutMetricData.model_validate(batch(rng, start + timedelta(minutes=i % 50)))
+        for i in range(batches)
+    ]
+    with tempfile.TemporaryDirectory() as home:
+        settings, account_id = store(Path(home))
+        engine = engine_from_settings(settings)
+        factory = session_factory(engine)
+        began = time.perf_counter()
+        for data in parsed:
+            with unit_of_work(factory) as session:
+                metrics.put_metric_data(session, account_id, data)
+        elapsed = time.perf_counter() - began
+        engine.dispose()
+    return batches * 1000 / elapsed
+
+
+def load_day(factory: object, account_id: str, per_minute: int, now: datetime) -> None:
+    rng = np.random.default_rng(3)
+    start = now.replace(second=0, microsecond=0) - timedelta(days=1)
+    datums = [
+        {
+            "metric_name": "latency",
+            "values": [float(v) for v in rng.lognormal(3.0, 0.5, per_minute)],
+            "timestamp": (start + timedelta(minutes=m)).isoformat(),
+        }
+        for m in range(1440)
+    ]
+    for first in range(0, len(datums), 100):
+        data = metric_schemas.PutMetricData.model_validate(
+            {"namespace": NS, "metric_data": datums[first : first + 100]}
+        )
+        with unit_of_work(factory) as session:  # type: ignore[arg-type]
+            metrics.put_metric_data(session, account_id, data, now)
+
+
+def bench_query(per_minute: int, queries: int) -> dict[int, tuple[float, float]]:
+    with running_server() as server:
+        settings = Settings(home=server.home)
+        engine = engine_from_settings(settings)
+        now = datetime.now(UTC)
+        with unit_of_work(session_factory(engine)) as session:
+            account_id = identity.get_account(session, "bench").id
+        load_day(session_factory(engine), account_id, per_minute, now)
+        engine.dispose()
+        end = now.replace(second=0, microsecond=0)
+        results = {}
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            headers = {"authorization": f"Bearer {server.token}"}
+            for period in (60, 3600):
+                body = {
+                    "namespace": NS,
+                    "metric_name": "latency",
+                    "start_time": (end - timedelta(days=1)).isoformat(),
+                    "end_time": end.isoformat(),
+                    "period": period,
+                    "extended_statistics": ["p99"],
+                }
+                times = []
+                for _ in range(queries):
+                    began = time.perf_counter()
+                    response = http.post(
+                        "/api/v1/accounts/bench/metrics/statistics", json=body, headers=headers
+                    )
+                    response.raise_for_status()
+                    times.append(time.perf_counter() - began)
+                    assert len(response.json()["datapoints"]) >= 1440 * 60 // period - 1
+                times.sort()
+                results[period] = (
+                    statistics.median(times) * 1000,
+                    times[int(0.95 * (len(times) - 1))] * 1000,
+                )
+    return results
+
+
+def bench_alarms(count: int) -> tuple[float, float, int]:
+    with tempfile.TemporaryDirectory() as home:
+        settings, account_id = store(Path(home))
+        engine = engine_from_settings(settings)
+        factory = session_factory(engine)
+        rng = np.random.default_rng(4)
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        datums = [
+            {
+                "metric_name": "latency",
+                "dimensions": [{"name": "Model", "value": f"m{i}"}],
+                "timestamp": (now - timedelta(minutes=minute + 1)).isoformat(),
+                "values": [float(v) for v in rng.lognormal(3.0, 0.5, 5)],
+            }
+            for i in range(count)
+            for minute in range(10)
+        ]
+        for first in range(0, len(datums), 1000):
+            data = metric_schemas.PutMetricData.model_validate(
+                {"namespace": NS, "metric_data": datums[first : first + 1000]}
+            )
+            with unit_of_work(factory) as session:
+                metrics.put_metric_data(session, account_id, data, now)
+        caller = Caller("bench", "bench", "user", account_id, "key")
+        with unit_of_work(factory) as session:
+            for i in range(count):
+                percentile = i % 10 == 0
+                config = alarm_schemas.MetricAlarmPut(
+                    namespace=NS,
+                    metric_name="latency",
+                    dimensions=[metric_schemas.Dimension(name="Model", value=f"m{i}")],
+                    statistic=None if percentile else metric_schemas.Statistic.AVERAGE,
+                    extended_statistic="p99" if percentile else None,
+                    period=60 * (1 + i % 5),
+                    evaluation_periods=1 + i % 3,
+                    threshold=float(rng.uniform(10, 40)),
+                    comparison_operator="GreaterThanThreshold",  # type: ignore[arg-type]
+                )
+                alarms.put_metric_alarm(session, account_id, f"alarm-{i}", caller, config, now)
+        timings = []
+        transitions = 0
+        for round_ in range(3):
+            began = time.perf_counter()
+            with unit_of_work(factory) as session:
+                report = alarms.evaluate_all(session, now + timedelta(seconds=1))
+            timings.append(time.perf_counter() - began)
+            if round_ == 0:
+                transitions = len(report.transitions)
+        engine.dispose()
+    return timings[0], statistics.median(timings[1:]), transitions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--alarms", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--values-per-minute", type=int, default=60)
+    args = parser.parse_args()
+
+    api_rate, api_seconds = bench_ingest_api(args.batches)
+    service_rate = bench_ingest_service(args.batches)
+    query = bench_query(args.values_per_minute, args.queries)
+    first, steady, transitions = bench_alarms(args.alarms)
+
+    rows = [
+        ("ingest, API (1 client, batches of 1,000)", f"{api_rate:,.0f} datapoints/s",
+         f"target {TARGETS['ingest']:,.0f}/s"),
+        ("ingest, service only (no HTTP/JSON/audit)", f"{service_rate:,.0f} datapoints/s", ""),
+        ("1-day p99, 1-min period (1,440 points)",
+         f"median {query[60][0]:.1f} ms, p95 {query[60][1]:.1f} ms", ""),
+        ("1-day p99, 1-hour period (hourly rollups)",
+         f"median {query[3600][0]:.1f} ms, p95 {query[3600][1]:.1f} ms", ""),
+        (f"evaluate {args.alarms:,} alarms, first ({transitions:,} transitions)",
+         f"{first:.2f} s", f"target < {TARGETS['alarms']:.0f} s"),
+        (f"evaluate {args.alarms:,} alarms, steady (no transitions)", f"{steady:.2f} s",
+         f"target < {TARGETS['alarms']:.0f} s"),
+    ]  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    print(f"\ntelemetry benchmark (embedded SQLite; {api_seconds:.1f} s of API ingest)")
+    print(f"{'measure':<{width}}  {'result':<36}  note")
+    for name, result, note in rows:
+        print(f"{name:<{width}}  {result:<36}  {note}")
+
+
+if __name__ == "__main__":
+    main()

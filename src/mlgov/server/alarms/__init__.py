@@ -1,0 +1,1 @@
+"""Alarms: CloudWatch-shaped metric and composite alarms, evaluated by a background worker."""

@@ -1,0 +1,738 @@
+"""Alarm logic: configuration, state changes with history and events, and evaluation.
+
+Every state transition (evaluation or SetAlarmState) writes a history item and an ``Alarm State
+Change`` event (source ``mlgov.alarms``) into the outbox in the same transaction. The event carries
+the alarm's actions for the new state (opaque target references, empty while actions are
+disabled); the event bus routes and delivers them. Services never commit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from datasketches import kll_doubles_sketch
+from sqlalchemy.orm import Session
+
+from mlgov.errors import Conflict, ErrorCode, InvalidRequest, NotFound
+from mlgov.server.alarms import rules, schemas
+from mlgov.server.alarms.evaluation import (
+    PHRASE,
+    ComparisonOperator,
+    Outcome,
+    State,
+    TreatMissingData,
+    decide,
+    evaluation_range,
+    period_slots,
+    statistic_of,
+)
+from mlgov.server.alarms.repository import AlarmsRepository
+from mlgov.server.alarms.tables import Alarm, AlarmHistory
+from mlgov.server.db.base import utc_now
+from mlgov.server.kit import outbox
+from mlgov.server.kit.context import Caller
+from mlgov.server.kit.ids import new_id
+from mlgov.server.kit.pagination import PageRequest
+from mlgov.server.metrics import service as metrics
+from mlgov.server.metrics.repository import MetricsRepository
+
+SOURCE = "mlgov.alarms"
+STATE_CHANGE = "Alarm State Change"
+INITIAL_REASON = "Unchecked: Initial alarm creation"
+HISTORY_DAYS = 14
+MINUTE = 60
+
+
+def alarm_arn(account_id: str, name: str) -> str:
+    return f"mlgov:alarms:{account_id}:alarm/{name}"
+
+
+def cw_time(moment: datetime) -> str:
+    """CloudWatch's event timestamp: ``2019-10-02T17:04:40.989+0000``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def get_alarm(session: Session, account_id: str, name: str, *, for_update: bool = False) -> Alarm:
+    alarm = AlarmsRepository(session).alarm(account_id, name, for_update=for_update)
+    if alarm is None:
+        raise NotFound(f"alarm {name} does not exist", code=ErrorCode.ALARM_NOT_FOUND)
+    return alarm
+
+
+def to_schema(alarm: Alarm) -> schemas.Alarm:
+    return schemas.Alarm.model_validate(
+        {
+            **{c.key: getattr(alarm, c.key) for c in Alarm.__table__.columns},
+            "arn": alarm_arn(alarm.account_id, alarm.name),
+        }
+    )
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def _validate_metric_alarm(data: schemas.MetricAlarmPut) -> int:
+    """The datapoints-to-alarm M (defaults to N); raises for configurations CloudWatch refuses."""
+    if (data.statistic is None) == (data.extended_statistic is None):
+        raise InvalidRequest("give exactly one of statistic and extended_statistic")
+    if data.extended_statistic is not None:
+        metrics.percentile_rank(data.extended_statistic)
+    if data.period % MINUTE:
+        raise InvalidRequest(
+            "period must be a multiple of 60 seconds (metrics are stored per minute)",
+            code=ErrorCode.INVALID_QUERY,
+        )
+    window = data.period * data.evaluation_periods
+    limit = 86_400 if data.period < 3600 else 604_800
+    if window > limit:
+        raise InvalidRequest(
+            f"period x evaluation_periods is {window} s; the limit is {limit} s",
+            code=ErrorCode.INVALID_QUERY,
+        )
+    m = data.datapoints_to_alarm or data.evaluation_periods
+    if m > data.evaluation_periods:
+        raise InvalidRequest(
+            "datapoints_to_alarm cannot exceed evaluation_periods", code=ErrorCode.INVALID_QUERY
+        )
+    return m
+
+
+def _apply_actions(alarm: Alarm, data: schemas.AlarmActions) -> None:
+    alarm.actions_enabled = data.actions_enabled
+    alarm.alarm_actions = list(data.alarm_actions)
+    alarm.ok_actions = list(data.ok_actions)
+    alarm.insufficient_data_actions = list(data.insufficient_data_actions)
+
+
+def _new_alarm(account_id: str, name: str, kind: str, caller: Caller, now: datetime) -> Alarm:
+    return Alarm(
+        id=new_id("al"),
+        account_id=account_id,
+        name=name,
+        kind=kind,
+        state_value=State.INSUFFICIENT_DATA.value,
+        state_reason=INITIAL_REASON,
+        state_reason_data=None,
+        state_updated_at=now,
+        created_by=caller.principal_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _history(
+    session: Session,
+    alarm: Alarm,
+    item_type: str,
+    summary: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> None:
+    session.add(
+        AlarmHistory(
+            id=new_id("ah"),
+            account_id=alarm.account_id,
+            alarm_name=alarm.name,
+            item_type=item_type,
+            summary=summary,
+            data=data,
+            timestamp=now,
+        )
+    )
+
+
+def _existing(session: Session, account_id: str, name: str, kind: str) -> Alarm | None:
+    alarm = AlarmsRepository(session).alarm(account_id, name, for_update=True)
+    if alarm is not None and alarm.kind != kind:
+        raise Conflict(
+            f"alarm {name} is a {alarm.kind} alarm; delete it first to reuse the name",
+            code=ErrorCode.ALREADY_EXISTS,
+        )
+    return alarm
+
+
+def put_metric_alarm(
+    session: Session,
+    account_id: str,
+    name: str,
+    caller: Caller,
+    data: schemas.MetricAlarmPut,
+    now: datetime | None = None,
+) -> Alarm:
+    """Create or replace; replacing keeps the current state, as PutMetricAlarm does."""
+    now = now or utc_now()
+    m = _validate_metric_alarm(data)
+    alarm = _existing(session, account_id, name, "metric")
+    created = alarm is None
+    if alarm is None:
+        alarm = _new_alarm(account_id, name, "metric", caller, now)
+    dims = sorted((d.name, d.value) for d in data.dimensions)
+    alarm.description = data.description
+    alarm.namespace = data.namespace
+    alarm.metric_name = data.metric_name
+    alarm.dimensions = [{"name": n, "value": v} for n, v in dims]
+    alarm.series_hash = metrics.series_hash(data.namespace, data.metric_name, dims)
+    alarm.unit = data.unit.value if data.unit else None
+    alarm.statistic = data.statistic.value if data.statistic else None
+    alarm.extended_statistic = data.extended_statistic
+    alarm.period = data.period
+    alarm.evaluation_periods = data.evaluation_periods
+    alarm.datapoints_to_alarm = m
+    alarm.threshold = data.threshold
+    alarm.comparison_operator = data.comparison_operator.value
+    alarm.treat_missing_data = data.treat_missing_data.value
+    _apply_actions(alarm, data)
+    alarm.updated_at = now
+    if created:
+        session.add(alarm)
+    _history(
+        session,
+        alarm,
+        "ConfigurationUpdate",
+        f'Alarm "{name}" {"created" if created else "updated"}',
+        {"configuration": data.model_dump(mode="json")},
+        now,
+    )
+    session.flush()
+    return alarm
+
+
+def _resolve_rule(account_id: str, name: str, text: str) -> tuple[rules.Expr, set[str]]:
+    try:
+        expr = rules.parse(text)
+    except rules.RuleError as exc:
+        raise InvalidRequest(
+            f"alarm_rule: {exc}",
+            code=ErrorCode.INVALID_ALARM_RULE,
+            details={"position": exc.position},
+        ) from exc
+    prefix = alarm_arn(account_id, "")
+    renames: dict[str, str] = {}
+    for ref in rules.alarm_names(expr):
+        if ref.startswith("mlgov:alarms:"):
+            if not ref.startswith(prefix):
+                raise InvalidRequest(
+                    f"alarm_rule: {ref} is not an alarm of this account",
+                    code=ErrorCode.INVALID_ALARM_RULE,
+                )
+            renames[ref] = ref[len(prefix) :]
+    expr = rules.rename(expr, renames)
+    names = rules.alarm_names(expr)
+    if name in names:
+        raise InvalidRequest(
+            "alarm_rule: a composite alarm cannot name itself", code=ErrorCode.INVALID_ALARM_RULE
+        )
+    return expr, names
+
+
+def _reaches(graph: dict[str, set[str]], start: set[str], target: str) -> bool:
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        node = stack.pop()
+        if node == target:
+            return True
+        if node not in seen:
+            seen.add(node)
+            stack.extend(graph.get(node, ()))
+    return False
+
+
+def put_composite_alarm(
+    session: Session,
+    account_id: str,
+    name: str,
+    caller: Caller,
+    data: schemas.CompositeAlarmPut,
+    now: datetime | None = None,
+) -> Alarm:
+    now = now or utc_now()
+    _expr, names = _resolve_rule(account_id, name, data.alarm_rule)
+    repo = AlarmsRepository(session)
+    known = repo.names(account_id, sorted(names))
+    missing = sorted(names - set(known))
+    if missing:
+        raise InvalidRequest(
+            f"alarm_rule names alarms that do not exist: {', '.join(missing)}",
+            code=ErrorCode.INVALID_ALARM_RULE,
+            details={"missing": missing},
+        )
+    graph = {
+        c.name: _resolve_rule(account_id, c.name, c.alarm_rule or "FALSE")[1]
+        for c in repo.composites(account_id)
+        if c.name != name
+    }
+    if _reaches(graph, names, name):
+        raise InvalidRequest(
+            "alarm_rule would make a cycle of composite alarms", code=ErrorCode.INVALID_ALARM_RULE
+        )
+    alarm = _existing(session, account_id, name, "composite")
+    created = alarm is None
+    if alarm is None:
+        alarm = _new_alarm(account_id, name, "composite", caller, now)
+    alarm.description = data.description
+    alarm.alarm_rule = data.alarm_rule
+    _apply_actions(alarm, data)
+    alarm.updated_at = now
+    if created:
+        session.add(alarm)
+    _history(
+        session,
+        alarm,
+        "ConfigurationUpdate",
+        f'Alarm "{name}" {"created" if created else "updated"}',
+        {"configuration": data.model_dump(mode="json")},
+        now,
+    )
+    session.flush()
+    return alarm
+
+
+def delete_alarm(session: Session, account_id: str, name: str, now: datetime | None = None) -> None:
+    alarm = get_alarm(session, account_id, name, for_update=True)
+    repo = AlarmsRepository(session)
+    users = sorted(
+        c.name
+        for c in repo.composites(account_id)
+        if c.name != name and name in _resolve_rule(account_id, c.name, c.alarm_rule or "FALSE")[1]
+    )
+    if users:
+        raise Conflict(
+            f"alarm {name} is named by composite alarms {', '.join(users)}; change them first",
+            code=ErrorCode.ALARM_IN_USE,
+            details={"composites": users},
+        )
+    _history(session, alarm, "ConfigurationUpdate", f'Alarm "{name}" deleted', {}, now or utc_now())
+    repo.delete(alarm)
+
+
+def list_alarms(
+    session: Session,
+    account_id: str,
+    page: PageRequest,
+    *,
+    state: State | None = None,
+    kind: schemas.AlarmKind | None = None,
+    name_prefix: str | None = None,
+) -> Sequence[Alarm]:
+    return AlarmsRepository(session).alarms(
+        account_id,
+        page,
+        state=state.value if state else None,
+        kind=kind.value if kind else None,
+        name_prefix=name_prefix,
+    )
+
+
+def history(
+    session: Session, account_id: str, name: str, page: PageRequest, item_type: str | None = None
+) -> Sequence[AlarmHistory]:
+    """History outlives the alarm (two weeks), so a deleted alarm's history is still readable."""
+    return AlarmsRepository(session).history(account_id, name, page, item_type)
+
+
+def set_actions_enabled(session: Session, account_id: str, name: str, enabled: bool) -> Alarm:
+    alarm = get_alarm(session, account_id, name, for_update=True)
+    alarm.actions_enabled = enabled
+    session.flush()
+    return alarm
+
+
+# --- state changes ---------------------------------------------------------------------------
+
+
+def _configuration(alarm: Alarm) -> dict[str, Any]:
+    if alarm.kind == "composite":
+        return {"description": alarm.description, "alarmRule": alarm.alarm_rule}
+    stat = alarm.statistic or alarm.extended_statistic
+    metric_stat: dict[str, Any] = {
+        "metric": {
+            "namespace": alarm.namespace,
+            "name": alarm.metric_name,
+            "dimensions": {d["name"]: d["value"] for d in alarm.dimensions or []},
+        },
+        "period": alarm.period,
+        "stat": stat,
+    }
+    if alarm.unit:
+        metric_stat["unit"] = alarm.unit
+    return {
+        "description": alarm.description,
+        "metrics": [{"id": "m1", "metricStat": metric_stat, "returnData": True}],
+        "threshold": alarm.threshold,
+        "comparisonOperator": alarm.comparison_operator,
+        "evaluationPeriods": alarm.evaluation_periods,
+        "datapointsToAlarm": alarm.datapoints_to_alarm,
+        "treatMissingData": alarm.treat_missing_data,
+    }
+
+
+def actions_for(alarm: Alarm, state: str) -> list[str]:
+    if not alarm.actions_enabled:
+        return []
+    return list(
+        {
+            State.ALARM.value: alarm.alarm_actions,
+            State.OK.value: alarm.ok_actions,
+            State.INSUFFICIENT_DATA.value: alarm.insufficient_data_actions,
+        }[state]
+        or []
+    )
+
+
+def transition(
+    session: Session,
+    alarm: Alarm,
+    state: State,
+    reason: str,
+    reason_data: str | None,
+    now: datetime,
+) -> bool:
+    """Move the alarm to ``state`` with history and an event; False when it is already there."""
+    if alarm.state_value == state.value:
+        return False
+    previous = {
+        "value": alarm.state_value,
+        "reason": alarm.state_reason,
+        "timestamp": cw_time(alarm.state_updated_at),
+    }
+    if alarm.state_reason_data:
+        previous["reasonData"] = alarm.state_reason_data
+    current: dict[str, Any] = {"value": state.value, "reason": reason, "timestamp": cw_time(now)}
+    if reason_data:
+        current["reasonData"] = reason_data
+    alarm.state_value = state.value
+    alarm.state_reason = reason
+    alarm.state_reason_data = reason_data
+    alarm.state_updated_at = now
+    arn = alarm_arn(alarm.account_id, alarm.name)
+    _history(
+        session,
+        alarm,
+        "StateUpdate",
+        f"Alarm updated from {previous['value']} to {state.value}",
+        {"oldState": previous, "newState": current},
+        now,
+    )
+    outbox.emit(
+        session,
+        account_id=alarm.account_id,
+        source=SOURCE,
+        detail_type=STATE_CHANGE,
+        resources=[arn],
+        time=now,
+        detail={
+            "alarmName": alarm.name,
+            "alarmArn": arn,
+            "alarmKind": alarm.kind,
+            "state": current,
+            "previousState": previous,
+            "configuration": _configuration(alarm),
+            "actions": {
+                "enabled": alarm.actions_enabled,
+                "targets": actions_for(alarm, state.value),
+            },
+        },
+    )
+    return True
+
+
+def set_state(
+    session: Session,
+    account_id: str,
+    name: str,
+    data: schemas.SetAlarmState,
+    now: datetime | None = None,
+) -> Alarm:
+    """Force a state until the next evaluation (for testing actions and routing)."""
+    if data.state_reason_data is not None:
+        try:
+            json.loads(data.state_reason_data)
+        except ValueError as exc:
+            raise InvalidRequest("state_reason_data must be a JSON document") from exc
+    alarm = get_alarm(session, account_id, name, for_update=True)
+    transition(
+        session,
+        alarm,
+        data.state_value,
+        data.state_reason,
+        data.state_reason_data,
+        now or utc_now(),
+    )
+    session.flush()
+    return alarm
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+@dataclass
+class EvaluationReport:
+    evaluated: int = 0
+    transitions: list[tuple[str, str, str]] = field(default_factory=list)  # arn, from, to
+
+
+def _fmt(value: float) -> str:
+    return repr(round(value, 6)) if math.isfinite(value) else str(value)
+
+
+def _reason(
+    outcome: Outcome,
+    row: Any,
+    points: list[float | None],
+    starts: list[int],
+    previous: str,
+) -> str:
+    op = ComparisonOperator(row.comparison_operator)
+    n, m = row.evaluation_periods, row.datapoints_to_alarm
+    treat = row.treat_missing_data
+    if outcome.kind == "no-data":
+        if outcome.state is State.INSUFFICIENT_DATA:
+            return f"Insufficient Data: {n} datapoint{'s were' if n > 1 else ' was'} unknown."
+        label = "Breaching" if treat == TreatMissingData.BREACHING else "NonBreaching"
+        return (
+            f"Threshold Crossed: no datapoints were received for {n} period{'s' if n > 1 else ''} "
+            f"and {n} missing datapoint{'s were' if n > 1 else ' was'} treated as [{label}]."
+        )
+    shown = ", ".join(
+        f"{_fmt(p)} ({metrics.from_epoch(s).strftime('%d/%m/%y %H:%M:%S')})"
+        for p, s in reversed(list(zip(points, starts, strict=True)))
+        if p is not None
+    )
+    if outcome.kind == "premature":
+        return (
+            f"Threshold Crossed: the datapoints [{shown}] were {PHRASE[op]} the threshold "
+            f"({_fmt(row.threshold)}) and newer datapoints are missing (premature alarm rule, "
+            f"minimum {m} datapoint{'s' if m > 1 else ''})."
+        )
+    new = outcome.state.value if outcome.state else previous
+    if outcome.state is State.ALARM:
+        verb, count = PHRASE[op], outcome.breaching
+    else:
+        verb, count = f"not {PHRASE[op]}", outcome.evaluated - outcome.breaching
+    filled = f" ({outcome.filled} missing treated as {treat})" if outcome.filled else ""
+    return (
+        f"Threshold Crossed: {count} out of the last {outcome.evaluated} datapoints [{shown}]"
+        f"{filled} {'was' if count == 1 else 'were'} {verb} the threshold ({_fmt(row.threshold)}) "
+        f"(minimum {m} datapoint{'s' if m > 1 else ''} for {previous} -> {new} transition)."
+    )
+
+
+def _percentile_points(
+    blobs: list[tuple[int, bytes | None, float]],
+    *,
+    end: int,
+    period: int,
+    periods: int,
+    rank: float,
+) -> list[float | None]:
+    start = end - periods * period
+    merged: list[kll_doubles_sketch | None] = [None] * periods
+    lows = [math.inf] * periods
+    broken = [False] * periods
+    for bucket, blob, low in blobs:
+        if bucket < start or bucket >= end:
+            continue
+        i = (bucket - start) // period
+        lows[i] = min(lows[i], low)
+        if blob is None:
+            broken[i] = True
+            continue
+        sketch = merged[i] or metrics.new_sketch()
+        sketch.merge(kll_doubles_sketch.deserialize(blob))
+        merged[i] = sketch
+    return [
+        None if broken[i] else metrics.quantile(merged[i], rank, lows[i]) for i in range(periods)
+    ]
+
+
+def evaluate_all(session: Session, now: datetime | None = None) -> EvaluationReport:
+    """Evaluate every alarm once at ``now`` (metric alarms, then composites); see evaluation.py.
+
+    Periods slide: each ends at the last whole minute before ``now``, so an alarm with a
+    5-minute period evaluated every minute sees minutes 1-5, then 2-6, as in CloudWatch.
+    """
+    now = now or utc_now()
+    report = EvaluationReport()
+    end = metrics.epoch(now) - metrics.epoch(now) % MINUTE
+    repo = AlarmsRepository(session)
+    rows = repo.metric_alarm_rows()
+    if rows:
+        _evaluate_metric_alarms(session, rows, end, now, report)
+    _evaluate_composites(session, now, report)
+    return report
+
+
+def _evaluate_metric_alarms(
+    session: Session, rows: Sequence[Any], end: int, now: datetime, report: EvaluationReport
+) -> None:
+    metrics_repo = MetricsRepository(session)
+    series: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    for metric_id, account_id, series_hash, unit in metrics_repo.all_series():
+        series[(account_id, series_hash)].append((metric_id, unit))
+
+    def ids_of(row: Any) -> list[int]:
+        found = series.get((row.account_id, row.series_hash), [])
+        return [mid for mid, unit in found if row.unit is None or unit == row.unit]
+
+    lookback = max(evaluation_range(r.evaluation_periods) * r.period for r in rows)
+    percentile_ids = sorted({mid for r in rows if r.extended_statistic for mid in ids_of(r)})
+    scalars, sketch_rows = metrics_repo.window(
+        MINUTE, end - lookback, end, sketches_for=percentile_ids
+    )
+    buckets: dict[int, list[tuple[int, float, float, float, float]]] = defaultdict(list)
+    for metric_id, bucket, count, total, low, high in scalars:
+        buckets[metric_id].append((bucket, count, total, low, high))
+    blobs: dict[int, list[tuple[int, bytes | None, float]]] = defaultdict(list)
+    if sketch_rows:
+        lows = {(mid, b): low for mid, rows_ in buckets.items() for b, _c, _t, low, _h in rows_}
+        for metric_id, bucket, blob in sketch_rows:
+            blobs[metric_id].append((bucket, blob, lows.get((metric_id, bucket), 0.0)))
+
+    changes: list[tuple[Any, Outcome, list[float | None], list[int]]] = []
+    for row in rows:
+        report.evaluated += 1
+        periods = evaluation_range(row.evaluation_periods)
+        ids = ids_of(row)
+        if row.extended_statistic:
+            found_blobs = [b for mid in ids for b in blobs.get(mid, ())]
+            points = _percentile_points(
+                found_blobs,
+                end=end,
+                period=row.period,
+                periods=periods,
+                rank=metrics.percentile_rank(row.extended_statistic),
+            )
+        else:
+            found = (
+                buckets.get(ids[0], [])
+                if len(ids) == 1
+                else [b for mid in ids for b in buckets.get(mid, ())]
+            )
+            slots = period_slots(found, end=end, period=row.period, periods=periods)
+            points = [statistic_of(s, row.statistic) for s in slots]
+        outcome = decide(
+            points,
+            evaluation_periods=row.evaluation_periods,
+            datapoints_to_alarm=row.datapoints_to_alarm,
+            threshold=row.threshold,
+            comparison=ComparisonOperator(row.comparison_operator),
+            treat_missing=TreatMissingData(row.treat_missing_data),
+        )
+        if outcome.state is not None and outcome.state.value != row.state_value:
+            starts = [end - (periods - i) * row.period for i in range(periods)]
+            changes.append((row, outcome, points, starts))
+    if not changes:
+        return
+    alarms = AlarmsRepository(session).by_ids([row.id for row, *_ in changes])
+    for row, outcome, points, starts in changes:
+        alarm = alarms.get(row.id)
+        if alarm is None or outcome.state is None:
+            continue
+        reason_data = json.dumps(
+            {
+                "version": "1.0",
+                "queryDate": cw_time(now),
+                "startDate": cw_time(metrics.from_epoch(starts[0])),
+                "statistic": row.statistic or row.extended_statistic,
+                "period": row.period,
+                "recentDatapoints": [p for p in points if p is not None],
+                "threshold": row.threshold,
+                "evaluatedDatapoints": [
+                    {
+                        "timestamp": cw_time(metrics.from_epoch(s)),
+                        **({"value": p} if p is not None else {}),
+                    }
+                    for p, s in reversed(list(zip(points, starts, strict=True)))
+                ],
+            },
+            separators=(",", ":"),
+        )
+        previous = alarm.state_value
+        reason = _reason(outcome, row, points, starts, previous)
+        if transition(session, alarm, outcome.state, reason, reason_data, now):
+            report.transitions.append(
+                (alarm_arn(alarm.account_id, alarm.name), previous, outcome.state.value)
+            )
+
+
+def _evaluate_composites(session: Session, now: datetime, report: EvaluationReport) -> None:
+    repo = AlarmsRepository(session)
+    composites = repo.composites()
+    if not composites:
+        return
+    scopes: dict[str, dict[str, str]] = defaultdict(dict)
+    for (account_id, name), value in repo.states(
+        sorted({c.account_id for c in composites})
+    ).items():
+        scopes[account_id][name] = value
+    parsed: dict[tuple[str, str], rules.Expr] = {}
+    for composite in composites:
+        try:
+            expr, _names = _resolve_rule(
+                composite.account_id, composite.name, composite.alarm_rule or "FALSE"
+            )
+        except InvalidRequest:
+            continue  # stored rules were validated; a broken one is skipped, never fatal
+        parsed[(composite.account_id, composite.name)] = expr
+    by_key = {(c.account_id, c.name): c for c in composites}
+    done: set[tuple[str, str]] = set()
+    visiting: set[tuple[str, str]] = set()
+
+    def visit(key: tuple[str, str]) -> None:
+        if key in done or key not in parsed:
+            return
+        if key in visiting:  # a cycle halts evaluation of its members, as in CloudWatch
+            return
+        visiting.add(key)
+        account_id = key[0]
+        expr = parsed[key]
+        for name in rules.alarm_names(expr):
+            visit((account_id, name))
+        visiting.discard(key)
+        done.add(key)
+        composite = by_key[key]
+        report.evaluated += 1
+        scope = scopes[account_id]
+        firing = rules.evaluate(expr, scope)
+        state = State.ALARM if firing else State.OK
+        if state.value == composite.state_value:
+            return
+        triggering = [
+            {
+                "arn": alarm_arn(account_id, name),
+                "state": {"value": scope.get(name, State.INSUFFICIENT_DATA.value)},
+            }
+            for name in sorted(rules.alarm_names(expr))
+            if scope.get(name) == State.ALARM.value
+        ]
+        if triggering:
+            reason = ", ".join(f"{t['arn']} is in ALARM" for t in triggering)
+        else:
+            reason = "the alarm rule evaluated to " + ("TRUE" if firing else "FALSE")
+        previous = composite.state_value
+        if transition(
+            session,
+            composite,
+            state,
+            reason,
+            json.dumps({"triggeringAlarms": triggering}, separators=(",", ":")),
+            now,
+        ):
+            scope[composite.name] = state.value
+            report.transitions.append(
+                (alarm_arn(account_id, composite.name), previous, state.value)
+            )
+
+    for key in parsed:
+        visit(key)
+
+
+def expire_history(session: Session, now: datetime | None = None) -> None:
+    AlarmsRepository(session).expire_history((now or utc_now()) - timedelta(days=HISTORY_DAYS))
