@@ -1,0 +1,65 @@
+"""mlgov endpoints through the CLI, against the app in-process."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+from sklearn.dummy import DummyClassifier
+
+from tests.cli.conftest import Cli
+
+MODEL = DummyClassifier(strategy="constant", constant=1).fit([[0, 0], [1, 1]], [0, 1])
+
+
+def test_deploy_invoke_update_and_label(cli: Cli, tmp_path: Path) -> None:
+    cli("accounts", "create", "fraud-dev", "--environment", "dev")
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(pickle.dumps(MODEL))
+    dev = ("--account", "fraud-dev")
+    cli("models", "create", "churn", *dev)
+    for _ in range(2):
+        cli("versions", "create", "churn", *dev, "--flavor", "sklearn", "--artifact", str(artifact))
+    created = json.loads(
+        cli("endpoints", "create", "churn", *dev, "--variant", "churn:1", "--capture",
+            "--sampling", "50", "-o", "json").stdout
+    )  # fmt: skip
+    assert created["capture"]["enabled"] is True
+    assert created["capture"]["sampling_percentage"] == 50
+
+    answer = cli(
+        "endpoints", "invoke", "churn", *dev, "--data", "1,2\n3,4", "--inference-id", "i-1"
+    )
+    assert answer.stdout.split() == ["1", "1"]
+    assert "variant churn-1" in answer.stderr
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps({"instances": [[1, 2]]}))
+    assert json.loads(cli("endpoints", "invoke", "churn", *dev, "--data", f"@{rows}").stdout) == [1]
+
+    updated = json.loads(
+        cli("endpoints", "update", "churn", *dev, "--variant", "churn:1:1:blue",
+            "--variant", "churn:2:3:green", "--no-capture", "-o", "json").stdout
+    )  # fmt: skip
+    assert [v["name"] for v in updated["variants"]] == ["blue", "green"]
+    assert updated["capture"] == {**created["capture"], "enabled": False}
+    table = cli("endpoints", "list", *dev).stdout
+    assert "blue=churn:1@1" in table and "green=churn:2@3" in table
+
+    stored = json.loads(
+        cli("endpoints", "ground-truth", "churn", *dev, "--label", "i-1=1", "-o", "json").stdout
+    )
+    assert stored["records"] == 1
+    cli("endpoints", "delete", "churn", *dev)
+    assert json.loads(cli("endpoints", "list", *dev, "-o", "json").stdout) == []
+
+
+def test_bad_variants_and_refusals(cli: Cli) -> None:
+    cli("accounts", "create", "fraud-dev", "--environment", "dev")
+    dev = ("--account", "fraud-dev")
+    bad = cli("endpoints", "create", "x", *dev, "--variant", "churn", code=2)
+    assert "GROUP:VERSION" in bad.stderr
+    missing = cli("endpoints", "create", "x", *dev, "--variant", "churn:1", code=1)
+    assert missing.stderr.startswith("ERROR MODEL_GROUP_NOT_FOUND")
+    nothing = cli("endpoints", "update", "x", *dev, code=2)
+    assert "nothing to change" in nothing.stderr
