@@ -97,7 +97,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def app(settings: Settings) -> Iterator[FastAPI]:
     application = create_app(settings, run_workers=False)
     yield application
-    application.state.runtime.engine.dispose()
+    application.state.runtime.close()
 
 
 @pytest.fixture

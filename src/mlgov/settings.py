@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,6 +55,63 @@ class BlobSettings(BaseModel):
     )
 
 
+class EventsSettings(BaseModel):
+    dispatch_interval_seconds: float = Field(
+        default=0.5, gt=0, description="How often the dispatcher polls the outbox and deliveries."
+    )
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    delivery_concurrency: int = Field(default=8, ge=1, le=256)
+    lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A claimed delivery is retried after this long if its worker died mid-send.",
+    )
+    retry_base_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "mlgov@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+
+
+class TelemetrySettings(BaseModel):
+    alarm_evaluation_seconds: float = Field(
+        default=60.0, gt=0, description="Alarms are evaluated at each boundary of this interval."
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often expired metric rollups and history go."
+    )
+    prometheus_path: str = Field(
+        default="/metrics", pattern=r"^/[A-Za-z0-9/_-]*$", description="Where /metrics is served."
+    )
+    prometheus_requires_key: bool = Field(
+        default=False, description="Ask scrapers for an API key (Authorization: Bearer ...)."
+    )
+    prometheus_namespaces: list[str] = Field(
+        default_factory=list,
+        description="User metric namespaces exported on /metrics (opt-in; none by default).",
+    )
+
+
+class ServingSettings(BaseModel):
+    capture_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Captured invocations reach the blob store at least this often; a crash "
+        "loses at most this window.",
+    )
+    capture_max_pending: int = Field(
+        default=1_000_000, ge=1, description="Captures buffered before new ones are dropped."
+    )
+    model_cache_size: int = Field(default=16, ge=1, description="Loaded models kept in memory.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MLGOV_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -65,6 +122,9 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     blobs: BlobSettings = Field(default_factory=BlobSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @model_validator(mode="after")
     def _expand_home(self) -> Settings:

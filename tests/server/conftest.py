@@ -1,3 +1,5 @@
+"""Fixtures for the server suites: a team of principals with different roles in three accounts."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,16 +7,20 @@ A route this module cannot drive fails the audit, isolation and bad-input suites
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from sklearn.dummy import DummyRegressor
 
 from mlgov import Client
 from mlgov.server.api import api_routes as all_api_routes
 from mlgov.server.kit.routing import AuditedRoute
 
-ARTIFACT = b"model bytes for the route suites"
+# A real (tiny) model, so that endpoints in the route suites deploy and answer.
+ARTIFACT = pickle.dumps(DummyRegressor(constant=0.5, strategy="constant").fit([[0, 0]], [0.5]))
 CARD = {"model_overview": {"model_description": "route suite"}}
 
 SAMPLE_BODIES: dict[str, Any] = {
@@ -45,7 +49,63 @@ SAMPLE_BODIES: dict[str, Any] = {
     "UpdateModelCard": lambda n: {"content": CARD},
     "ImportModelCard": lambda n: {"card": {"Content": '{"intended_uses": {"risk_rating": "Low"}}'}},
     "UpdateModelCardStatus": lambda n: {"status": "PendingReview"},
+    # serving
+    "CreateEndpoint": lambda n: {"name": f"ep-{n}", "variants": [{"group": "g", "version": 1}]},
+    "UpdateEndpoint": lambda n: {"capture": {"enabled": True, "sampling_percentage": 50}},
+    "InvokeEndpoint": lambda n: {"instances": [[float(n), 1.0]]},
+    "PutGroundTruth": lambda n: {
+        "groundTruthData": {"data": "1", "encoding": "CSV"},
+        "eventMetadata": {"eventId": f"inference-{n}"},
+        "eventVersion": "0",
+    },
+    # events
+    "CreateEventBus": lambda n: {"name": f"bus-{n}"},
+    "PutEventBusPermission": lambda n: {},
+    "PutEvents": lambda n: {
+        "entries": [{"source": "route.suite", "detail_type": "Ping", "detail": {"n": n}}]
+    },
+    "TestEventPattern": lambda n: {"event_pattern": {"source": ["a"]}, "event": {"source": "a"}},
+    "PutRule": lambda n: {"event_pattern": {"source": ["route.suite"]}},
+    "PutTargets": lambda n: {
+        "targets": [{"id": "t", "type": "internal", "config": {"handler": "log"}}]
+    },
+    "RedriveDeadLetters": lambda n: {},
+    "CreateArchive": lambda n: {"name": f"archive-{n}"},
+    "StartReplay": lambda n: {
+        "name": f"replay-{n}",
+        "archive": f"arch-{n}",
+        "event_start_time": "2020-01-01T00:00:00Z",
+        "event_end_time": "2020-01-02T00:00:00Z",
+    },
+    # metrics and alarms
+    "PutMetricData": lambda n: {
+        "namespace": "Route/Suite",
+        "metric_data": [{"metric_name": "latency", "value": n, "unit": "Milliseconds"}],
+    },
+    "GetMetricStatistics": lambda n: {
+        "namespace": "Route/Suite",
+        "metric_name": "latency",
+        "start_time": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "end_time": datetime.now(UTC).isoformat(),
+        "period": 60,
+        "statistics": ["Average", "SampleCount"],
+        "extended_statistics": ["p99"],
+    },
+    "PutMetricAlarm": lambda n: METRIC_ALARM,
+    "PutCompositeAlarm": lambda n: {"alarm_rule": "ALARM(base) OR NOT OK(base)"},
+    "SetAlarmState": lambda n: {"state_value": "ALARM", "state_reason": f"route suite {n}"},
 }
+METRIC_ALARM = {
+    "namespace": "Route/Suite",
+    "metric_name": "latency",
+    "statistic": "Average",
+    "period": 60,
+    "evaluation_periods": 3,
+    "threshold": 100.0,
+    "comparison_operator": "GreaterThanThreshold",
+}
+EVENT_PATTERN = {"source": ["route.suite"]}
+LOG_TARGET = {"id": "t", "type": "internal", "config": {"handler": "log"}}
 
 
 def _sha(data: bytes) -> str:
@@ -137,10 +197,54 @@ class World:
             self.admin.registry.set_alias(target, "g", values["alias"], 1)
         if verb == "DeleteModelGroupGrant":
             self.admin.registry.grant(target, "g", values["grantee"], ["read"])
+        values["endpoint"] = "e"
+        if verb == "DeleteEndpoint":
+            values["endpoint"] = self.admin.serving.create_endpoint(
+                target, f"doomed-{n}", [{"group": "g", "version": 1}]
+            )["name"]
+        self._event_values(verb, path, target, n, values)
+        self._alarm_values(verb, path, target, n, values)
         for name, value in values.items():
             path = path.replace("{" + name + "}", value)
         self._last_n, self._account = n, target
         return path
+
+    def _event_values(
+        self, verb: str, path: str, target: str, n: int, values: dict[str, str]
+    ) -> None:
+        events = self.admin.events
+        values.update(bus="default", rule="r", target_id="t")
+        if "{rule}" in path and verb != "PutRule":
+            events.put_rule(target, "r", EVENT_PATTERN)
+        if verb == "DeleteEventBus":
+            values["bus"] = events.create_bus(target, f"doomed-{n}")["name"]
+        if verb == "DeleteEventBusPermission":
+            events.permit(target, values["grantee"])
+        if verb == "DeleteRule":
+            values["rule"] = events.put_rule(target, f"doomed-{n}", EVENT_PATTERN)["name"]
+        if verb == "RemoveTargets":
+            values["rule"] = events.put_rule(target, f"rm-{n}", EVENT_PATTERN)["name"]
+            events.put_targets(target, values["rule"], [LOG_TARGET])
+        if "{archive}" in path or verb in ("StartReplay",) or "{replay}" in path:
+            values["archive"] = events.create_archive(target, f"arch-{n}")["name"]
+        if "{replay}" in path:
+            start, end = datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC)
+            values["replay"] = events.start_replay(target, f"replay-{n}", f"arch-{n}", start, end)[
+                "name"
+            ]
+
+    def _alarm_values(
+        self, verb: str, path: str, target: str, n: int, values: dict[str, str]
+    ) -> None:
+        if "{alarm}" not in path:
+            return
+        alarms = self.admin.alarms
+        if verb in ("PutMetricAlarm", "PutCompositeAlarm"):
+            values["alarm"] = f"alarm-{n}"
+            alarms.put_metric_alarm(target, "base", **METRIC_ALARM)
+            return
+        values["alarm"] = f"doomed-{n}" if verb == "DeleteAlarm" else "a"
+        alarms.put_metric_alarm(target, values["alarm"], **METRIC_ALARM)
 
     def body_for(self, route: AuditedRoute) -> Any:
         make = SAMPLE_BODIES.get(verb_of(route)) or SAMPLE_BODIES.get(route.action.verb)
@@ -165,6 +269,8 @@ def build_world(admin: Client) -> World:
         admin.registry.create_group(account, "g")
         admin.registry.create_version(account, "g", flavor="sklearn", artifact=ARTIFACT)
         admin.registry.write_card(account, "g", 1, CARD)
+        admin.registry.approve(account, "g", 1)  # team-b is prod: it serves Approved versions
+        admin.serving.create_endpoint(account, "e", [{"group": "g", "version": 1}])
     return World(
         admin=admin,
         account=a["name"],

@@ -95,6 +95,19 @@ def _mount() -> None:
     app.add_typer(versions.app, name="versions")
     app.add_typer(cards.app, name="cards")
 
+    from mlgov.cli import endpoints
+
+    app.add_typer(endpoints.app, name="endpoints")
+
+    from mlgov.cli import alarms, metrics
+
+    app.add_typer(metrics.app, name="metrics")
+    app.add_typer(alarms.app, name="alarms")
+
+    from mlgov.cli import events
+
+    app.add_typer(events.app, name="events")
+
     from mlgov.cli import analytics
 
     app.add_typer(

@@ -7,9 +7,13 @@ from types import TracebackType
 import httpx
 
 from mlgov.sdk._http import Transport
+from mlgov.sdk.alarms import AlarmsApi
 from mlgov.sdk.audit import AuditApi
+from mlgov.sdk.events import EventsApi
 from mlgov.sdk.identity import IdentityApi
+from mlgov.sdk.metrics import MetricsApi
 from mlgov.sdk.registry import RegistryApi
+from mlgov.sdk.serving import ServingApi
 
 
 class Client:
@@ -38,6 +42,10 @@ class Client:
         self.identity = IdentityApi(self._transport)
         self.audit = AuditApi(self._transport)
         self.registry = RegistryApi(self._transport)
+        self.serving = ServingApi(self._transport)
+        self.events = EventsApi(self._transport)
+        self.metrics = MetricsApi(self._transport)
+        self.alarms = AlarmsApi(self._transport)
 
     def close(self) -> None:
         self._transport.close()

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from mlgov.server.alarms.endpoints import router as alarms_router
 from mlgov.server.audit.endpoints import router as audit_router
+from mlgov.server.events.endpoints import router as events_router
 from mlgov.server.identity.auth import authorize
 from mlgov.server.identity.endpoints import router as identity_router
 from mlgov.server.kit.routing import AuditedRoute
+from mlgov.server.metrics.endpoints import router as metrics_router
 from mlgov.server.registry.endpoints import router as registry_router
+from mlgov.server.serving.endpoints import router as serving_router
 
 API_PREFIX = "/api/v1"
-DOMAIN_ROUTERS = (identity_router, audit_router, registry_router)
+DOMAIN_ROUTERS = (
+    identity_router,
+    audit_router,
+    registry_router,
+    serving_router,
+    events_router,
+    metrics_router,
+    alarms_router,
+)
 
 
 def build_api_router() -> APIRouter:

@@ -10,12 +10,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from mlgov import __version__
-from mlgov.server.api import API_PREFIX, build_api_router
+from mlgov.server.api import API_PREFIX, api_routes, build_api_router
 from mlgov.server.db import schema
 from mlgov.server.db.engine import engine_from_settings, session_factory
 from mlgov.server.kit.blobs import BlobStore
 from mlgov.server.kit.errors import error_body, install_handlers
 from mlgov.server.kit.runtime import Runtime
+from mlgov.server.kit.telemetry import RequestMetricsMiddleware
+from mlgov.server.metrics import prometheus
 from mlgov.server.workers import build_workers
 from mlgov.settings import Settings
 
@@ -47,7 +49,7 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
         finally:
             for worker in reversed(workers):
                 worker.stop()
-            runtime.engine.dispose()
+            runtime.close()
 
     app = FastAPI(
         title="mlgov",
@@ -60,6 +62,12 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
     app.state.runtime = runtime
     install_handlers(app)
     app.include_router(build_api_router())
+    app.include_router(prometheus.build_router(runtime))
+    app.add_middleware(
+        RequestMetricsMiddleware,
+        telemetry=runtime.telemetry,
+        full_paths={id(route): path for path, route in api_routes()},
+    )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

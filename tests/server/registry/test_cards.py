@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from mlgov import AccessDenied, Conflict, InvalidRequest, NotFound
-from tests.server.registry.conftest import Team
+from tests.server.conftest import Team
 from tests.server.registry.test_registry import LINEAGE, events, register
 
 CONTENT = {

@@ -22,7 +22,7 @@ from mlgov import (
     PreconditionFailed,
 )
 from mlgov.server.kit.outbox import OutboxEvent
-from tests.server.registry.conftest import Team
+from tests.server.conftest import Team
 
 ARTIFACT = b"\x00weights\x01" * 1000
 LINEAGE = {

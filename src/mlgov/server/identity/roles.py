@@ -25,6 +25,8 @@ APPROVAL_ACTIONS = (
 )
 # Governance settings of an account's registry are its admins' to change, not its builders'.
 REGISTRY_ADMIN_ACTIONS = ("registry:UpdateRegistrySettings",)
+# Opening an account's bus to other accounts is a trust decision for its admins.
+EVENTS_ADMIN_ACTIONS = ("events:PutEventBusPermission", "events:DeleteEventBusPermission")
 ORGANIZATION_ADMIN_ACTIONS = (
     "identity:CreateOrgUnit",
     "identity:UpdateOrgUnit",
@@ -76,8 +78,12 @@ ROLES: dict[str, Role] = {
                 "registry:Update*",
                 "registry:Upload*",
                 "monitoring:*",
+                "metrics:*",
+                "alarms:*",
                 "training:*",
                 "pipelines:Start*",
+                "events:PutEvents",
+                "events:TestEventPattern",
             ),
             (*APPROVAL_ACTIONS, *REGISTRY_ADMIN_ACTIONS, "audit:*"),
         ),
@@ -100,7 +106,7 @@ ROLES: dict[str, Role] = {
                 "pipelines:*",
                 "training:*",
             ),
-            (*APPROVAL_ACTIONS, *REGISTRY_ADMIN_ACTIONS, "audit:*"),
+            (*APPROVAL_ACTIONS, *REGISTRY_ADMIN_ACTIONS, *EVENTS_ADMIN_ACTIONS, "audit:*"),
         ),
         Role(
             "Auditor",

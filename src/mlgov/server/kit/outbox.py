@@ -33,6 +33,8 @@ class OutboxEvent(Base):
     event_time: Mapped[datetime] = mapped_column(UTCDateTime)
     body: Mapped[str] = mapped_column(Text)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The account's bus the event goes to; None is the account's default bus.
+    bus_name: Mapped[str | None] = mapped_column(String(64))
 
 
 def emit(
@@ -44,6 +46,7 @@ def emit(
     detail: dict[str, Any],
     resources: list[str] | None = None,
     time: datetime | None = None,
+    bus: str | None = None,
 ) -> Event:
     """Write one event into the caller's transaction; it is visible only if that commits."""
     event = Event(
@@ -63,18 +66,24 @@ def emit(
             detail_type=detail_type,
             event_time=event.time,
             body=canonical_json(event.envelope()),
+            bus_name=bus,
         )
     )
     return event
 
 
-def pending(session: Session, limit: int = 100) -> list[OutboxEvent]:
-    """Undelivered events in commit order."""
-    return list(
-        session.execute(
-            select(OutboxEvent)
-            .where(OutboxEvent.dispatched_at.is_(None))
-            .order_by(OutboxEvent.position)
-            .limit(limit)
-        ).scalars()
+def pending(session: Session, limit: int = 100, *, claim: bool = False) -> list[OutboxEvent]:
+    """Undelivered events in commit order.
+
+    With ``claim`` the rows stay locked until the caller's transaction ends and other workers
+    skip them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write lock serializes anyway).
+    """
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.dispatched_at.is_(None))
+        .order_by(OutboxEvent.position)
+        .limit(limit)
     )
+    if claim:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.execute(query).scalars())

@@ -32,6 +32,7 @@ ACTION_KEY = "x-mlgov-action"
 SCOPE_KEY = "x-mlgov-scope"
 STREAM_KEY = "x-mlgov-stream-body"
 SHARED_KEY = "x-mlgov-shared-by"
+DATA_KEY = "x-mlgov-data-body"
 PATH_SCOPES = (
     ("{account}", Scope.ACCOUNT),
     ("{org_unit}", Scope.ORG_UNIT),
@@ -68,15 +69,18 @@ class AuditedRoute(APIRoute):
         kwargs["openapi_extra"] = extra
         self.action = Action(extra[ACTION_KEY], Scope(extra[SCOPE_KEY]), extra.get(SHARED_KEY))
         self.streams_body = bool(extra.get(STREAM_KEY))
+        self.data_body = bool(extra.get(DATA_KEY))
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         action = self.action
         streams_body = self.streams_body
+        data_body = self.data_body
 
         async def audited_handler(request: Request) -> Response:
             runtime: Runtime = request.app.state.runtime
+            request.state.data_body = data_body
             # The body is read before the gate so that a slow upload holds nobody up.
             body, body_error = b"", None
             try:
@@ -145,7 +149,10 @@ def request_parameters(request: Request, body: bytes) -> dict[str, Any]:
     params: dict[str, Any] = dict(request.path_params)
     if request.query_params:
         params["query"] = dict(request.query_params)
-    if body:
+    if body and getattr(request.state, "data_body", False):
+        # Data (rows to score, labels) is not a parameter: the trail keeps its size and type only.
+        params["body"] = {"bytes": len(body), "content_type": request.headers.get("content-type")}
+    elif body:
         try:
             params["body"] = json.loads(body)
         except (ValueError, UnicodeDecodeError):
@@ -267,12 +274,15 @@ class Router(APIRouter):
         action: str,
         scope: Scope | None = None,
         stream_body: bool = False,
+        data_body: bool = False,
         shared_by: str | None = None,
         **kwargs: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a route: its action, where the action must be granted, and its options.
 
         ``stream_body`` leaves the request body unread for the endpoint to stream (uploads);
+        ``data_body`` marks a body of data (invocations, labels) that the audit trail records by
+        size and content type, never by content;
         ``shared_by`` names a resource grant (``"model-group:read"``) that also admits callers
         of other accounts the resource is shared with.
         """
@@ -283,6 +293,8 @@ class Router(APIRouter):
         }
         if stream_body:
             extra[STREAM_KEY] = True
+        if data_body:
+            extra[DATA_KEY] = True
         if shared_by:
             extra[SHARED_KEY] = shared_by
         operation_id = kwargs.pop("operation_id", action.split(":", 1)[1])
