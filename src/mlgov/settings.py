@@ -110,6 +110,9 @@ class ServingSettings(BaseModel):
         default=1_000_000, ge=1, description="Captures buffered before new ones are dropped."
     )
     model_cache_size: int = Field(default=16, ge=1, description="Loaded models kept in memory.")
+    metrics_flush_seconds: float = Field(
+        default=10.0, gt=0, description="How often endpoint metrics go to the metrics store."
+    )
 
 
 class Settings(BaseSettings):

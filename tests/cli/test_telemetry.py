@@ -11,7 +11,7 @@ from tests.cli.conftest import Cli
 def test_metrics_put_get_list(cli: Cli) -> None:
     cli("accounts", "create", "fraud-dev", "--environment", "dev")
     at = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=0, microsecond=0)
-    put = ["metrics", "put", "fraud-dev", "--namespace", "Fraud", "--metric-name", "latency"]
+    put = ["metrics", "put", "-a", "fraud-dev", "--namespace", "Fraud", "--metric-name", "latency"]
     common = ["--dimension", "Model=fraud", "--unit", "Milliseconds", "--timestamp", at.isoformat()]
     out = cli(*put, "--value", "10", *common, "-o", "json")
     assert json.loads(out.stdout) == {"accepted": 1, "metrics": 1}
@@ -20,6 +20,7 @@ def test_metrics_put_get_list(cli: Cli) -> None:
     got = cli(
         "metrics",
         "get",
+        "-a",
         "fraud-dev",
         "--namespace",
         "Fraud",
@@ -44,6 +45,7 @@ def test_metrics_put_get_list(cli: Cli) -> None:
     table = cli(
         "metrics",
         "get",
+        "-a",
         "fraud-dev",
         "--namespace",
         "Fraud",
@@ -56,9 +58,9 @@ def test_metrics_put_get_list(cli: Cli) -> None:
     ).stdout
     assert "TIMESTAMP" in table and "p50" in table and "Milliseconds" in table
 
-    listed = json.loads(cli("metrics", "list", "fraud-dev", "-o", "json").stdout)
+    listed = json.loads(cli("metrics", "list", "-a", "fraud-dev", "-o", "json").stdout)
     assert [m["metric_name"] for m in listed] == ["latency"]
-    assert "Model=fraud" in cli("metrics", "list", "fraud-dev", "--dimension", "Model").stdout
+    assert "Model=fraud" in cli("metrics", "list", "-a", "fraud-dev", "--dimension", "Model").stdout
 
     bad = cli(*put, "--value", "1", "--timestamp", "2001-01-01T00:00:00Z", code=1)
     assert bad.stderr.startswith("ERROR INVALID_METRIC_DATA: metric_data[0]")
@@ -69,6 +71,7 @@ def test_alarms_commands(cli: Cli) -> None:
     cli(
         "alarms",
         "put",
+        "-a",
         "fraud-dev",
         "latency-high",
         "--namespace",
@@ -92,27 +95,27 @@ def test_alarms_commands(cli: Cli) -> None:
         "--alarm-action",
         "pager",
     )
-    cli("alarms", "put-composite", "fraud-dev", "composite", "--rule", "ALARM(latency-high)")
+    cli("alarms", "put-composite", "-a", "fraud-dev", "composite", "--rule", "ALARM(latency-high)")
     described = json.loads(
-        cli("alarms", "describe", "fraud-dev", "latency-high", "-o", "json").stdout
+        cli("alarms", "describe", "-a", "fraud-dev", "latency-high", "-o", "json").stdout
     )
     assert described["datapoints_to_alarm"] == 2 and described["alarm_actions"] == ["pager"]
-    listed = cli("alarms", "list", "fraud-dev").stdout
+    listed = cli("alarms", "list", "-a", "fraud-dev").stdout
     assert "latency-high" in listed and "composite" in listed and "INSUFFICIENT_DATA" in listed
 
-    cli("alarms", "set-state", "fraud-dev", "latency-high", "ALARM", "--reason", "drill")
+    cli("alarms", "set-state", "-a", "fraud-dev", "latency-high", "ALARM", "--reason", "drill")
     alarmed = json.loads(
-        cli("alarms", "list", "fraud-dev", "--state", "ALARM", "-o", "json").stdout
+        cli("alarms", "list", "-a", "fraud-dev", "--state", "ALARM", "-o", "json").stdout
     )
     assert [a["name"] for a in alarmed] == ["latency-high"]
-    history = cli("alarms", "history", "fraud-dev", "latency-high").stdout
+    history = cli("alarms", "history", "-a", "fraud-dev", "latency-high").stdout
     assert "StateUpdate" in history and "drill" in history
-    cli("alarms", "disable-actions", "fraud-dev", "latency-high")
+    cli("alarms", "disable-actions", "-a", "fraud-dev", "latency-high")
 
-    in_use = cli("alarms", "delete", "fraud-dev", "latency-high", code=1)
+    in_use = cli("alarms", "delete", "-a", "fraud-dev", "latency-high", code=1)
     assert in_use.stderr.startswith("ERROR ALARM_IN_USE:")
-    bad_rule = cli("alarms", "put-composite", "fraud-dev", "c2", "--rule", "ALARM(x", code=1)
+    bad_rule = cli("alarms", "put-composite", "-a", "fraud-dev", "c2", "--rule", "ALARM(x", code=1)
     assert bad_rule.stderr.startswith("ERROR INVALID_ALARM_RULE:")
-    cli("alarms", "delete", "fraud-dev", "composite")
-    cli("alarms", "delete", "fraud-dev", "latency-high")
-    assert json.loads(cli("alarms", "list", "fraud-dev", "-o", "json").stdout) == []
+    cli("alarms", "delete", "-a", "fraud-dev", "composite")
+    cli("alarms", "delete", "-a", "fraud-dev", "latency-high")
+    assert json.loads(cli("alarms", "list", "-a", "fraud-dev", "-o", "json").stdout) == []

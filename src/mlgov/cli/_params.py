@@ -74,3 +74,15 @@ def exactly_one(**options: str | None) -> tuple[str, str]:
 def scope_kwargs(account: str | None, org_unit: str | None) -> Mapping[str, str]:
     name, value = exactly_one(account=account, org_unit=org_unit)
     return {name: value}
+
+
+# Every account-scoped command takes its account the same way.
+Account = Annotated[
+    str,
+    typer.Option(
+        "--account",
+        "-a",
+        envvar="MLGOV_ACCOUNT",
+        help="Account id or name the resource lives in (env MLGOV_ACCOUNT).",
+    ),
+]

@@ -1,4 +1,4 @@
-"""Options every registry command shares: the account a group lives in, JSON and pair inputs."""
+"""Options the registry commands share: group and version arguments, JSON and pair inputs."""
 
 from __future__ import annotations
 
@@ -10,15 +10,6 @@ import typer
 
 from mlgov.cli._output import usage_error
 
-Account = Annotated[
-    str,
-    typer.Option(
-        "--account",
-        "-a",
-        envvar="MLGOV_ACCOUNT",
-        help="Account id or name the model group lives in (env MLGOV_ACCOUNT).",
-    ),
-]
 Group = Annotated[str, typer.Argument(metavar="GROUP", help="Model group name.")]
 Version = Annotated[int, typer.Argument(metavar="VERSION", min=1, help="Version number.")]
 

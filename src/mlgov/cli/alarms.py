@@ -8,11 +8,10 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, render_list, render_object
-from mlgov.cli._params import parse_labels
+from mlgov.cli._params import Account, parse_labels
 
 app = typer.Typer(no_args_is_help=True, help="Alarms: thresholds over metrics, and composites.")
 
-Account = Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id or name.")]
 Name = Annotated[str, typer.Argument(metavar="NAME", help="Alarm name.")]
 Actions = Annotated[list[str] | None, typer.Option(metavar="TARGET", help="Repeat for more.")]
 ALARM_COLUMNS = [

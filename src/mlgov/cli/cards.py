@@ -11,7 +11,8 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, notice, render_list, render_object
-from mlgov.cli._registry import Account, Group, Version, read_json
+from mlgov.cli._params import Account
+from mlgov.cli._registry import Group, Version, read_json
 
 app = typer.Typer(no_args_is_help=True, help="Model cards in the SageMaker card sections.")
 

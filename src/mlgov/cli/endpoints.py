@@ -11,8 +11,7 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, render_list, render_object
-from mlgov.cli._params import parse_labels
-from mlgov.cli._registry import Account
+from mlgov.cli._params import Account, parse_labels
 
 app = typer.Typer(no_args_is_help=True, help="Endpoints: serve registry versions, capture traffic.")
 

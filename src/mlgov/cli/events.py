@@ -19,6 +19,7 @@ from mlgov.cli._output import (
     render_object,
     usage_error,
 )
+from mlgov.cli._params import Account
 
 app = typer.Typer(no_args_is_help=True, help="The event bus: events, rules, targets, replays.")
 rules_app = typer.Typer(no_args_is_help=True, help="Rules: a pattern routing events to targets.")
@@ -34,7 +35,6 @@ app.add_typer(archives_app, name="archives")
 app.add_typer(replay_app, name="replay")
 app.add_typer(buses_app, name="buses")
 
-Account = Annotated[str, typer.Option("--account", "-a", help="Account id or name.")]
 Bus = Annotated[str, typer.Option("--bus", help="Event bus name.")]
 RuleName = Annotated[str, typer.Argument(metavar="RULE", help="Rule name.")]
 RULE_COLUMNS = [

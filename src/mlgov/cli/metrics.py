@@ -9,13 +9,12 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, cell, print_json, render_list, table
-from mlgov.cli._params import TIME_HELP, parse_labels, past_time
+from mlgov.cli._params import TIME_HELP, Account, parse_labels, past_time
 
 app = typer.Typer(
     no_args_is_help=True, help="Metrics: time series with statistics and percentiles."
 )
 
-Account = Annotated[str, typer.Argument(metavar="ACCOUNT", help="Account id or name.")]
 Namespace = Annotated[str, typer.Option(help="Namespace, e.g. MyApp/Inference.")]
 MetricName = Annotated[str, typer.Option(help="Metric name.")]
 Dimensions = Annotated[
@@ -39,10 +38,7 @@ METRIC_COLUMNS = [
 
 
 def _dimensions(pairs: list[str] | None) -> dict[str, str]:
-    try:
-        return parse_labels(pairs)
-    except typer.BadParameter as exc:
-        raise typer.BadParameter(str(exc.message).replace("--label", "--dimension")) from None
+    return parse_labels(pairs, "--dimension")
 
 
 @app.command("put")

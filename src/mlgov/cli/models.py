@@ -8,8 +8,8 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, notice, render_list, render_object
-from mlgov.cli._params import parse_labels
-from mlgov.cli._registry import Account, Group, read_json
+from mlgov.cli._params import Account, parse_labels
+from mlgov.cli._registry import Group, read_json
 
 app = typer.Typer(no_args_is_help=True, help="Model groups, aliases, grants, registry settings.")
 aliases_app = typer.Typer(no_args_is_help=True, help="Named pointers to versions (champion, ...).")

@@ -9,8 +9,8 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, notice, render_list, render_object
-from mlgov.cli._params import Since, Until, parse_labels
-from mlgov.cli._registry import Account, Group, Version, parse_numbers, parse_values, read_json
+from mlgov.cli._params import Account, Since, Until, parse_labels
+from mlgov.cli._registry import Group, Version, parse_numbers, parse_values, read_json
 
 app = typer.Typer(no_args_is_help=True, help="Model versions: artifacts, lineage, approvals.")
 

@@ -240,3 +240,39 @@ def test_endpoint_lifecycle_and_events(admin: Client, app: FastAPI) -> None:
             ).scalars()
         ]
     assert changes == ["Created", "Deleted"]
+
+
+def test_endpoint_metrics_reach_the_metrics_store(admin: Client, app: FastAPI) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mlgov.server.workers.endpoint_metrics import ship_once
+
+    admin.identity.create_account("fraud-dev", "dev")
+    _register(admin, "fraud-dev", LOGISTIC)
+    admin.serving.create_endpoint("fraud-dev", "iris", [{"group": "iris", "version": 1}])
+    for i in range(20):
+        admin.serving.invoke("fraud-dev", "iris", [X[i].tolist()])
+    with pytest.raises(InvalidRequest):
+        admin.serving.invoke("fraud-dev", "iris", [[1.0]])
+    assert ship_once(app.state.runtime) > 0
+    assert ship_once(app.state.runtime) == 0  # drained
+
+    now = datetime.now(UTC)
+    window = {"start_time": now - timedelta(minutes=5), "end_time": now + timedelta(minutes=2)}
+    dims = {"EndpointName": "iris", "VariantName": "iris-1"}
+
+    def total(name: str, dimensions: dict[str, str]) -> float:
+        points = admin.metrics.statistics(
+            "fraud-dev", "mlgov/Serving", name, statistics=["Sum"], dimensions=dimensions, **window
+        )["datapoints"]
+        return sum(p["sum"] for p in points)
+
+    assert total("Invocations", dims) == 20
+    assert total("Invocation4XXErrors", {"EndpointName": "iris", "VariantName": "-"}) == 1
+    latency = admin.metrics.statistics(
+        "fraud-dev", "mlgov/Serving", "ModelLatency",
+        extended_statistics=["p50", "p99"], dimensions=dims, **window,
+    )["datapoints"]  # fmt: skip
+    assert latency and all(p["extended_statistics"]["p99"] > 0 for p in latency)
+    names = {m["metric_name"] for m in admin.metrics.list("fraud-dev", namespace="mlgov/Serving")}
+    assert {"CPUUtilization", "MemoryUtilization", "OverheadLatency"} <= names

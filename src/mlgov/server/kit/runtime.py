@@ -19,6 +19,7 @@ from mlgov.settings import Settings
 
 if TYPE_CHECKING:
     from mlgov.server.capture.writer import CaptureWriter
+    from mlgov.server.serving.metrics import EndpointMetrics
     from mlgov.server.serving.models import ModelCache
 
 
@@ -53,6 +54,12 @@ class Runtime:
         )
         writer.start()
         return writer
+
+    @cached_property
+    def endpoint_metrics(self) -> EndpointMetrics:
+        from mlgov.server.serving.metrics import EndpointMetrics
+
+        return EndpointMetrics()
 
     def close(self) -> None:
         """Flush what must not be lost (captures), then let go of the database."""

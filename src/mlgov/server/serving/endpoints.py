@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from mlgov.errors import MlgovError
 from mlgov.server.identity import service as identity
 from mlgov.server.kit.context import RequestContext, context_of
+from mlgov.server.kit.errors import status_for
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
 from mlgov.server.kit.routing import Router
 from mlgov.server.kit.runtime import Runtime
@@ -119,6 +122,7 @@ async def invoke_endpoint(
     x_mlgov_target_variant: Annotated[str | None, Header(max_length=63)] = None,
 ) -> Response:
     """Score CSV or JSON rows with the endpoint's model; the answer is in the Accept type."""
+    started = time.perf_counter()
     ctx = _ctx(request)
     runtime = _runtime(request)
     call = service.Invocation(
@@ -128,20 +132,31 @@ async def invoke_endpoint(
         inference_id=x_mlgov_inference_id,
         target_variant=x_mlgov_target_variant,
     )
-
-    def answer() -> service.Answer:
-        row = service.get_endpoint(ctx.session, ctx.account_id or "", endpoint)
-        return service.invoke(
+    row = await run_in_threadpool(service.get_endpoint, ctx.session, ctx.account_id or "", endpoint)
+    account_id, name, variants, capture = row.account_id, row.name, row.variants, row.capture
+    try:
+        result = await run_in_threadpool(
+            service.invoke,
             runtime.models,
             runtime.capture,
-            row.account_id,
-            row.name,
-            row.variants,
-            row.capture,
+            account_id,
+            name,
+            variants,
+            capture,
             call,
         )
-
-    result = await run_in_threadpool(answer)
+    except MlgovError as error:
+        status = status_for(error)
+        runtime.endpoint_metrics.record(account_id, name, call.target_variant or "-", status=status)
+        raise
+    runtime.endpoint_metrics.record(
+        account_id,
+        name,
+        result.variant,
+        status=200,
+        model_seconds=result.model_seconds,
+        total_seconds=time.perf_counter() - started,
+    )
     return Response(
         result.body,
         media_type=result.content_type,

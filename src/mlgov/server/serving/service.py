@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -213,6 +214,7 @@ class Answer:
     variant: str
     event_id: str
     captured: bool
+    model_seconds: float
 
 
 def choose_variant(
@@ -249,7 +251,9 @@ def invoke(
     variant = choose_variant(variants, call.target_variant, random.random())
     rows = payloads.parse_rows(call.body, call.content_type, variant.get("columns") or ())
     model = models.get(variant["artifact_sha256"], variant["flavor"])
+    started = time.perf_counter()
     predictions = model.predict(rows)
+    model_seconds = time.perf_counter() - started
     body = payloads.encode_predictions(predictions, call.accept)
     event_id = str(uuid.uuid4())
     captured = bool(capture_config.get("enabled")) and (
@@ -259,7 +263,7 @@ def invoke(
         now = datetime.now(UTC)
         record = capture_record(call, body, event_id, now, capture_config)
         captured = capture.submit(account_id, endpoint_name, record, now)
-    return Answer(body, call.accept, variant["name"], event_id, captured)
+    return Answer(body, call.accept, variant["name"], event_id, captured, model_seconds)
 
 
 def _payload(data: bytes, content_type: str, mode: CaptureMode) -> CapturedPayload:

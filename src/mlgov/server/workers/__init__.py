@@ -18,6 +18,12 @@ class Worker(Protocol):
 def build_workers(runtime: Runtime) -> list[Worker]:
     from mlgov.server.workers.alarm_evaluator import AlarmEvaluator
     from mlgov.server.workers.audit_sealer import AuditSealer
+    from mlgov.server.workers.endpoint_metrics import EndpointMetricsShipper
     from mlgov.server.workers.event_dispatcher import EventDispatcher
 
-    return [AuditSealer(runtime), EventDispatcher(runtime), AlarmEvaluator(runtime)]
+    return [
+        AuditSealer(runtime),
+        EventDispatcher(runtime),
+        AlarmEvaluator(runtime),
+        EndpointMetricsShipper(runtime),
+    ]
