@@ -6,7 +6,8 @@
 The standard data set (fixed seed): 25 columns, 20 numeric and 5 categorical with about 20 values
 each; the current data shifts 5 numeric and 2 categorical columns. Both are written as Parquet under
 bench/data/ once. Each contender then runs as its own process, timed by wall clock with its peak
-RSS taken from ``wait4``:
+RSS and CPU seconds (user + system, steadier than wall time on a shared machine) taken from
+``wait4``:
 
 - ``floor``: read both files once, batch by batch (the least any tool must do);
 - ``mlgov``: profile the reference, suggest constraints, check the current data (profile, all six
@@ -39,8 +40,17 @@ DATA_DIR = ROOT / "bench" / "data"
 OUT_DIR = ROOT / "bench" / "out"
 BENCH_VENV = ROOT / ".venv-bench"
 BENCH_PYTHON = BENCH_VENV / "bin" / "python"
-# evidently 0.7 breaks on pandas 3 and whylogs 1.6 on numpy 2 (np.unicode_), hence the pins.
-PEER_REQUIREMENTS = ["evidently>=0.7,<0.8", "whylogs>=1.6", "pandas>=2.2,<3", "numpy<2", "pyarrow"]
+# evidently 0.7 breaks on pandas 3 and whylogs 1.6 on numpy 2 (np.unicode_), hence the pins;
+# pyarrow 20 and later need numpy 2, and pandas reads Parquet through pyarrow.
+PEER_REQUIREMENTS = [
+    "evidently>=0.7,<0.8",
+    "whylogs>=1.6",
+    "pandas>=2.2,<3",
+    "numpy<2",
+    "pyarrow>=16,<20",
+]
+# Everything a peer's task imports, so a half-working .venv-bench is noticed and repaired.
+PEER_PROBE = "import evidently, whylogs, pandas, pyarrow.parquet"
 
 SEED = 20_240_601
 NUMERIC_COLUMNS = 20
@@ -121,7 +131,9 @@ def task_floor(reference: Path, current: Path) -> dict[str, object]:
 
     rows = 0
     for path in (reference, current):
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+        # Without pre-buffering, which would read the whole file into memory first (and is
+        # slower here): the cheapest streaming read pyarrow offers.
+        for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=65_536):
             rows += batch.num_rows
     return {"rows": rows}
 
@@ -155,7 +167,7 @@ def task_evidently(reference: Path, current: Path) -> dict[str, object]:
         if (
             isinstance(value, dict)
             and "count" in value
-            and "DriftedColumnsCount" in str(metric.get("metric_id", ""))
+            and "DriftedColumnsCount" in str(metric.get("metric_name", metric.get("metric_id", "")))
         ):
             drifted = value["count"]
     return {"drifted_columns": drifted}
@@ -191,6 +203,7 @@ class Measurement:
     seconds: float | None = None
     peak_rss_mb: float | None = None
     detail: str = ""
+    cpu_seconds: float | None = None  # user + system: less sensitive to a busy machine
     failed: bool = False
 
 
@@ -198,7 +211,7 @@ def ensure_bench_venv() -> str | None:
     """Create .venv-bench with the peers; return why not if that fails."""
     if BENCH_PYTHON.exists():
         probe = subprocess.run(
-            [str(BENCH_PYTHON), "-c", "import evidently, whylogs"],
+            [str(BENCH_PYTHON), "-c", PEER_PROBE],
             capture_output=True,
             text=True,
         )
@@ -222,11 +235,13 @@ def peer_available(tool: str) -> str | None:
     if not BENCH_PYTHON.exists():
         return f"{BENCH_VENV.name} does not exist"
     probe = subprocess.run(
-        [str(BENCH_PYTHON), "-c", f"import {module}"], capture_output=True, text=True
+        [str(BENCH_PYTHON), "-c", f"import {module}, pyarrow.parquet"],
+        capture_output=True,
+        text=True,
     )
     if probe.returncode != 0:
         lines = probe.stderr.strip().splitlines()
-        return f"cannot import {module}: {lines[-1] if lines else 'unknown error'}"
+        return f"cannot import {module} and pyarrow: {lines[-1] if lines else 'unknown error'}"
     return None
 
 
@@ -246,12 +261,20 @@ def measure(tool: str, rows: int, reference: Path, current: Path) -> Measurement
         return Measurement(tool, rows, detail=f"killed after {TIMEOUT_SECONDS} s", failed=True)
     seconds = time.perf_counter() - started
     peak_mb = _child_peak_rss_mb()
+    cpu = _child_cpu_seconds()
     if process.returncode != 0:
         lines = stderr.strip().splitlines()
         reason = lines[-1] if lines else f"exit {process.returncode}"
         return Measurement(tool, rows, seconds, peak_mb, detail=f"failed: {reason}", failed=True)
     detail = stdout.strip().splitlines()[-1] if stdout.strip() else ""
-    return Measurement(tool, rows, seconds, peak_mb, detail=detail)
+    return Measurement(tool, rows, seconds, peak_mb, detail=detail, cpu_seconds=cpu)
+
+
+def _child_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _child_peak_rss_mb() -> float:
@@ -308,7 +331,8 @@ def report(results: list[Measurement], rows: int) -> str:
         f"monitoring benchmark: {rows:,} reference + {rows:,} current rows, "
         f"{NUMERIC_COLUMNS + CATEGORICAL_COLUMNS} columns, {os.cpu_count()} cores",
         "",
-        f"{'tool':<10} {'rows':>12} {'wall s':>9} {'peak RSS MB':>12} {'x mlgov time':>13}  notes",
+        f"{'tool':<10} {'rows':>12} {'wall s':>9} {'cpu s':>8} {'peak RSS MB':>12} "
+        f"{'x mlgov time':>13}  notes",
     ]
     for result in results:
         ratio = None
@@ -316,7 +340,8 @@ def report(results: list[Measurement], rows: int) -> str:
             ratio = result.seconds / mlgov.seconds
         lines.append(
             f"{result.tool:<10} {result.rows:>12,} {_fmt(result.seconds):>9} "
-            f"{_fmt(result.peak_rss_mb, 0):>12} {_fmt(ratio):>13}  {result.detail}"
+            f"{_fmt(result.cpu_seconds):>8} {_fmt(result.peak_rss_mb, 0):>12} "
+            f"{_fmt(ratio):>13}  {result.detail}"
         )
     lines.append("")
     if mlgov and mlgov.seconds and not mlgov.failed:

@@ -129,6 +129,22 @@ class TestPipeline:
         psi = run("drift", str(part1), str(files["same"]), "--method", "psi", "--threshold", "0.3")
         assert {item["method"] for item in json.loads(psi.stdout)} == {"psi"}
 
+    def test_drift_names_headerless_columns_after_the_baseline(
+        self, files: dict[str, Path]
+    ) -> None:
+        statistics = files["dir"] / "s.json"
+        run("profile", str(files["reference"]), "-o", str(statistics))
+        headerless = files["dir"] / "shifted_headerless.csv"
+        pacsv.write_csv(
+            _table(3, shift=1.0),
+            headerless,
+            pacsv.WriteOptions(include_header=False, delimiter=";"),
+        )
+        result = run("drift", str(statistics), str(headerless), "--no-header", "--delimiter", ";")
+        results = {item["feature_name"]: item for item in json.loads(result.stdout)}
+        assert set(results) == {"amount", "tenure", "plan"}
+        assert results["amount"]["drifted"] is True
+
 
 class TestBadInput:
     def test_unreadable_data_exits_2_with_one_line(self, files: dict[str, Path]) -> None:

@@ -334,3 +334,15 @@ def test_unusable_input_exits_2_with_one_line(
     result = mlgov(*[a.replace("{data}", str(data)) for a in args], code=2)
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_real_mlgov_command_mounts_quality() -> None:
+    from mlgov.cli import app as cli_module
+
+    cli_module._mount()
+    result = CliRunner().invoke(cli_module.app, ["quality", "--help"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for command in ("merge", "evaluate", "suggest", "check", "bias", "custom"):
+        assert command in result.stdout
+    listing = CliRunner().invoke(cli_module.app, ["--help"], catch_exceptions=False)
+    assert "quality" in listing.stdout and "baseline" in listing.stdout

@@ -233,6 +233,62 @@ class TestPlugins:
         with pytest.raises(InvalidRequest, match="mae-h"):
             load_metric("unknown-metric")
 
+    def test_entry_points_of_an_installed_distribution_are_discovered(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A real (if tiny) installed distribution on sys.path, found through importlib.metadata
+        # exactly as `pip install my-plugin` would make it found.
+        write_module(
+            tmp_path,
+            "mlgov_fake_dist_metrics",
+            """
+            def rows(data, *, scale=1):
+                return {"rows": data.num_rows * scale}
+
+            def explodes(data):
+                raise RuntimeError("boom")
+
+            NOT_CALLABLE = 3
+            """,
+        )
+        dist_info = tmp_path / "mlgov_fake_dist-1.0.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: mlgov-fake-dist\nVersion: 1.0\n"
+        )
+        (dist_info / "entry_points.txt").write_text(
+            "[mlgov.metrics]\n"
+            "fake-rows = mlgov_fake_dist_metrics:rows\n"
+            "fake-explodes = mlgov_fake_dist_metrics:explodes\n"
+            "fake-missing = mlgov_fake_dist_metrics:no_such_function\n"
+            "fake-not-callable = mlgov_fake_dist_metrics:NOT_CALLABLE\n"
+            "[other.group]\n"
+            "fake-other = mlgov_fake_dist_metrics:rows\n"
+        )
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+        metric = load_metric("fake-rows")
+        assert metric.source == "entry point mlgov_fake_dist_metrics:rows"
+        assert metric(FORECAST, scale=2) == {"rows": 12.0}
+        assert compute_custom_metrics(FORECAST, ["fake-rows", "mape"])["rows"] == 6.0
+        with pytest.raises(InvalidRequest, match=r"fake-explodes.*RuntimeError: boom"):
+            load_metric("fake-explodes")(FORECAST)
+        with pytest.raises(InvalidRequest, match="failed to load: AttributeError"):
+            load_metric("fake-missing")
+        with pytest.raises(InvalidRequest, match="is not callable"):
+            load_metric("fake-not-callable")
+        # Only the mlgov.metrics group counts; the error lists what is available.
+        with pytest.raises(InvalidRequest, match="unknown custom metric") as raised:
+            load_metric("fake-other")
+        assert "fake-rows" in raised.value.message and "wql" in raised.value.message
+
+    def test_a_builtin_name_wins_over_an_entry_point_of_the_same_name(
+        self, plugins: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        entry = EntryPoint(name="mape", value=f"{plugins}:nothing", group="mlgov.metrics")
+        monkeypatch.setattr(custom, "entry_points", lambda *, group: [entry])
+        assert load_metric("mape").source == "builtin"
+
     def test_builtins_are_addressable_by_name(self) -> None:
         assert set(BUILTIN_METRICS) == {"wql", "mape", "smape"}
         assert load_metric("wql").source == "builtin"

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlgov.analytics import profile
 from mlgov.analytics.inputs import (
     DataFormat,
     ReadOptions,
@@ -167,6 +168,33 @@ class TestFiles:
         assert single.to_pydict() == table.slice(3).to_pydict()
         # Text comes back dictionary-encoded, as Parquet stores it.
         assert pa.types.is_dictionary(single.schema.field("b").type)
+
+    def test_partitioned_parquet_dataset_streams_in_small_batches(self, tmp_path: Path) -> None:
+        big = pa.table({"v": np.arange(6_000), "day": np.repeat([1, 2, 3], 2_000)})
+        pads.write_dataset(big, tmp_path / "ds", format="parquet", partitioning=["day"])
+        dataset = pads.dataset(tmp_path / "ds", format="parquet", partitioning=["day"])
+        batches = list(iter_batches(dataset, ReadOptions(batch_size=700, columns=["v", "day"])))
+        assert max(batch.num_rows for batch in batches) <= 700
+        got = _table(batches).sort_by("v")
+        assert got.column("v").to_pylist() == list(range(6_000))
+        assert got.column("day").to_pylist() == big.column("day").to_pylist()
+        statistics = profile(dataset, options=ReadOptions(batch_size=700))
+        assert statistics.dataset.item_count == 6_000
+
+    def test_parquet_reads_hold_a_few_row_groups_not_the_file(self, tmp_path: Path) -> None:
+        # Pre-buffering would read every row group up front: memory would follow the file.
+        rng = np.random.default_rng(0)
+        columns = {f"x{i}": rng.normal(size=200_000) for i in range(5)}
+        path = tmp_path / "long.parquet"
+        pq.write_table(pa.table(columns), path, row_group_size=5_000, compression="none")
+        file_bytes = path.stat().st_size
+        start = pa.total_allocated_bytes()
+        peak, rows = 0, 0
+        for batch in iter_batches(path, ReadOptions(batch_size=5_000)):
+            rows += batch.num_rows
+            peak = max(peak, pa.total_allocated_bytes() - start)
+        assert rows == 200_000
+        assert peak < file_bytes / 8
 
     def test_parquet_projection(self, tmp_path: Path, table: pa.Table) -> None:
         pq.write_table(table, tmp_path / "t.parquet")

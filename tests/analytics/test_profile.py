@@ -15,7 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlgov.analytics import Profiler, merge, profile
-from mlgov.analytics._sketch import WeightedSample, decode_sketch, kll_item_count, kll_levels
+from mlgov.analytics._sketch import (
+    WeightedSample,
+    decode_sketch,
+    kll_from_sorted,
+    kll_item_count,
+    kll_levels,
+    kll_total_capacity,
+)
 from mlgov.analytics.inputs import ReadOptions
 from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.formats.baseline import FeatureStatistics, InferredType, Statistics
@@ -123,6 +130,52 @@ class TestQuantileSketch:
         exact, _ = np.histogram(data, edges)
         for bucket, count in zip(kll.buckets, exact, strict=True):
             assert abs(bucket.count - count) <= 2 * RANK_ERROR * data.size
+
+    @pytest.mark.parametrize("k", [8, 20, 200, 1000])
+    def test_level_capacities_match_the_library(self, k: int) -> None:
+        for n in (k + 1, 3 * k, 5_000, 100_003):
+            sketch = kll_doubles_sketch(k)
+            sketch.update(np.random.default_rng(n).normal(size=n))
+            blob = sketch.serialize()
+            num_levels = blob[18]
+            first_offset = int(np.frombuffer(blob, "<u4", count=1, offset=20)[0])
+            assert kll_total_capacity(k, num_levels) == first_offset + sketch.num_retained
+
+    @pytest.mark.parametrize("size", [1, 7, K, K + 1, 2 * K + 3, 65_535, 65_536, 100_001])
+    def test_batches_compacted_in_numpy_are_valid_sketches(self, size: int) -> None:
+        rng = np.random.default_rng(size)
+        values = np.sort(rng.lognormal(0, 1, size))
+        sketch = kll_from_sorted(values, K)
+        assert sketch.n == size
+        assert (sketch.get_min_value(), sketch.get_max_value()) == (values[0], values[-1])
+        assert sketch.num_retained <= max(K, 1) + 64
+        # It survives the library's own serialization and reads as levels whose weights add up.
+        again = kll_doubles_sketch.deserialize(sketch.serialize())
+        sample = WeightedSample.from_kll(again.serialize())
+        assert sample.total == size
+        if size <= K:  # nothing to compact: the sketch holds every value
+            np.testing.assert_array_equal(sample.values, values)
+            return
+        fractions = np.linspace(0.01, 0.99, 99)
+        assert np.abs(sample.cdf(np.quantile(values, fractions)) - fractions).max() <= RANK_ERROR
+
+    def test_merging_compacted_batches_stays_within_the_error_bound(self) -> None:
+        rng = np.random.default_rng(11)
+        data = np.concatenate([rng.exponential(1.0, 300_000), rng.normal(9, 1, 100_000)])
+        rng.shuffle(data)
+        sketch = kll_doubles_sketch(K)
+        for start in range(0, data.size, 9_999):  # odd batch sizes exercise the odd-one-out rule
+            sketch.merge(kll_from_sorted(np.sort(data[start : start + 9_999]), K))
+        sketch.update(np.sort(rng.normal(size=150)))  # ordinary updates still mix in
+        assert sketch.n == data.size + 150
+        constant = kll_from_sorted(np.full(1_000, 2.5), K)
+        assert constant.get_quantile(0.5) == 2.5 and constant.n == 1_000
+        fractions = np.linspace(0.01, 0.99, 99)
+        sample = WeightedSample.from_kll(sketch.serialize())
+        reference = np.quantile(data, fractions)
+        # The 150 extra values shift ranks by at most 150 / n.
+        slack = 150 / sketch.n
+        assert np.abs(sample.cdf(reference) - fractions).max() <= RANK_ERROR + slack
 
     def test_the_serialized_sketch_parses(self, skewed_feature: FeatureStatistics) -> None:
         feature = skewed_feature
@@ -292,7 +345,11 @@ def _tables(draw: st.DrawFn) -> pa.Table:
     )
     floats = draw(
         st.lists(
-            st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False), st.just(math.nan)),
+            st.one_of(
+                st.none(),
+                st.floats(-1e6, 1e6, allow_nan=False),
+                st.sampled_from([math.nan, math.inf, -math.inf]),
+            ),
             min_size=rows,
             max_size=rows,
         )
@@ -311,6 +368,9 @@ def _tables(draw: st.DrawFn) -> pa.Table:
             "f": pa.array(floats, pa.float64()),
             "w": pa.array(words, pa.string()),
             "m": pa.array([None if v is None else str(v) for v in mixed], pa.string()),
+            # Edge cases the merge laws must hold for too: all null, and one distinct value.
+            "null": pa.array([None] * rows, pa.float64()),
+            "one": pa.array(["só"] * rows, pa.string()),
         }
     )
 
@@ -330,6 +390,7 @@ def _exact_view(statistics: Statistics) -> dict[str, Any]:
             "min": sketches.numeric_min,
             "max": sketches.numeric_max,
             "values": sketches.numeric_values,
+            "infinite": sketches.infinite_count,
         }
         if feature.string_statistics is not None and feature.string_statistics.distribution:
             entry["categories"] = _categories(feature)
@@ -420,3 +481,48 @@ class TestMerge:
     def test_merging_one_profile_returns_it(self) -> None:
         statistics = profile(pa.table({"a": [1.0, 2.0], "s": ["x", "y"]}))
         assert _exact_view(merge(statistics)) == _exact_view(statistics)
+
+
+class TestStreamingMemory:
+    """Memory follows the batch size, not the number of rows (the 10M-row bench checks RSS)."""
+
+    BATCH_ROWS = 4_096
+
+    def _stream(self, batches: int, arrow_bytes: list[int]) -> Any:
+        rng = np.random.default_rng(5)
+        words = np.array([f"w{i}" for i in range(30)])
+        for _ in range(batches):
+            arrow_bytes.append(pa.total_allocated_bytes())
+            yield pa.record_batch(
+                {
+                    # pc.add copies into Arrow's pool, so the batch is counted there.
+                    "x": pa.compute.add(pa.array(rng.normal(size=self.BATCH_ROWS)), 0.0),
+                    "n": pa.array(rng.integers(0, 1000, self.BATCH_ROWS)),
+                    "c": pa.array(words[rng.integers(0, 30, self.BATCH_ROWS)]),
+                }
+            )
+
+    def _peak_python_bytes(self, batches: int) -> tuple[int, list[int], Statistics]:
+        import tracemalloc
+
+        arrow_bytes: list[int] = []
+        tracemalloc.start()
+        try:
+            statistics = profile(self._stream(batches, arrow_bytes))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return peak, arrow_bytes, statistics
+
+    def test_profiling_ten_times_the_rows_needs_no_more_memory(self) -> None:
+        small_peak, _, small = self._peak_python_bytes(5)
+        large_peak, arrow_bytes, large = self._peak_python_bytes(40)
+        assert large.dataset.item_count == 40 * self.BATCH_ROWS
+        batch_bytes = self.BATCH_ROWS * (8 + 8 + 4 + 3)
+        # Python-side (numpy) working memory: per batch, not per dataset.
+        assert large_peak < small_peak + 4 * batch_bytes
+        # Arrow memory held while streaming: the batch in hand and the read-ahead queue only.
+        settled = arrow_bytes[4]
+        assert max(arrow_bytes[4:]) - settled < 6 * batch_bytes
+        # The sketches themselves stay small: they grow with the log of the rows, not the rows.
+        assert len(large.model_dump_json()) < 2 * len(small.model_dump_json())

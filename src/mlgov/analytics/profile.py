@@ -41,6 +41,7 @@ from mlgov.analytics._sketch import (
     WeightedSample,
     decode_sketch,
     encode_sketch,
+    kll_from_sorted,
     kll_levels,
     load_kll,
 )
@@ -152,15 +153,23 @@ class _ColumnProfile:
             array = array.cast(pa.float64())
         raw = array.to_numpy(zero_copy_only=False)
         values = np.asarray(raw, dtype=np.float64)
-        finite = np.isfinite(values)
-        if finite.all():
-            numbers = values
+        # One sort serves everything: NumPy orders -inf first, then the finite values, +inf and
+        # NaN last, so the finite numbers are one slice and no separate isfinite pass is needed.
+        ordered = np.sort(values)
+        size = ordered.size
+        if size == 0:
+            return
+        if math.isfinite(ordered[0]) and math.isfinite(ordered[-1]):
+            numbers = ordered
             nan_count = 0
         else:
-            nan_count = int(np.count_nonzero(np.isnan(values)))
-            self.infinite_count += values.size - nan_count - int(np.count_nonzero(finite))
-            numbers = values[finite]
-        present = values.size - nan_count
+            low = int(np.searchsorted(ordered, -np.inf, side="right"))
+            high = int(np.searchsorted(ordered, np.inf, side="left"))
+            nan_start = int(np.searchsorted(ordered, np.inf, side="right"))
+            nan_count = size - nan_start
+            self.infinite_count += low + (nan_start - high)
+            numbers = ordered[low:high]
+        present = size - nan_count
         self.missing += nan_count
         if integral_type:
             self.integral += present
@@ -168,27 +177,35 @@ class _ColumnProfile:
             whole = int(np.count_nonzero(numbers == np.trunc(numbers)))
             self.integral += whole
             self.fractional += present - whole
-        self._add_numbers(numbers)
+        self._add_numbers(numbers, head=values[:_DISTINCT_PROBE], presorted=True)
 
-    def _add_numbers(self, numbers: FloatArray) -> None:
+    def _add_numbers(
+        self, numbers: FloatArray, *, head: FloatArray | None = None, presorted: bool = False
+    ) -> None:
         count = numbers.size
         if count == 0:
             return
-        # Sorted input costs the sketch less than half as much to absorb, which more than pays
-        # for the (SIMD) sort; KLL's error bounds hold for any input order. The sort also makes
-        # a writable copy, which the sketch binding needs (zero-copy Arrow data is read-only).
-        ordered = np.sort(numbers.astype(np.float64, copy=False))
+        # One (SIMD) sort per batch serves the sketch (which compacts sorted runs), the min and
+        # max, and the exact value counts; it also makes a writable copy of zero-copy Arrow data.
+        ordered = numbers if presorted else np.sort(numbers.astype(np.float64, copy=False))
         batch_sum = float(ordered.sum())
         batch_mean = batch_sum / count
-        batch_m2 = float(np.square(ordered - batch_mean).sum())
+        deviations = ordered - batch_mean
+        np.multiply(deviations, deviations, out=deviations)
+        batch_m2 = float(deviations.sum())
         self._combine_moments(
             count, batch_sum, batch_mean, batch_m2, float(ordered[0]), float(ordered[-1])
         )
         if self.kll is None:
             self.kll = kll_doubles_sketch(self.kll_k)
-        self.kll.update(ordered)
+        if count > self.kll_k:
+            # A batch is compacted in numpy and merged: far cheaper than one update per value.
+            self.kll.merge(kll_from_sorted(ordered, self.kll_k))
+        else:
+            self.kll.update(ordered)
         if self.numeric_values is not None:
-            self._count_numeric_values(ordered, numbers)
+            probe = numbers[:_DISTINCT_PROBE] if head is None else head[np.isfinite(head)]
+            self._count_numeric_values(ordered, probe)
 
     def _combine_moments(
         self, count: int, total: float, mean: float, m2: float, low: float, high: float
@@ -203,10 +220,10 @@ class _ColumnProfile:
         self.numeric_min = min(self.numeric_min, low)
         self.numeric_max = max(self.numeric_max, high)
 
-    def _count_numeric_values(self, ordered: FloatArray, unordered: FloatArray) -> None:
+    def _count_numeric_values(self, ordered: FloatArray, probe: FloatArray) -> None:
         assert self.numeric_values is not None
         # A cheap probe first: a continuous column shows many distinct values in its head.
-        if np.unique(unordered[:_DISTINCT_PROBE]).size > NUMERIC_VALUES_CAP:
+        if np.unique(probe).size > NUMERIC_VALUES_CAP:
             self.numeric_values = None
             return
         starts = np.flatnonzero(np.diff(ordered, prepend=np.nan) != 0)

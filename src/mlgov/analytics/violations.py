@@ -35,7 +35,7 @@ Disabled`` turns off drift.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -265,11 +265,20 @@ def _as_spec(drift: DriftSelection) -> DriftSpec | None:
 def _naming_options(
     current: DataSource, options: ReadOptions | None, constraints: Constraints
 ) -> ReadOptions | None:
+    return baseline_naming_options(
+        current, options, [feature.name for feature in constraints.features]
+    )
+
+
+def baseline_naming_options(
+    current: DataSource, options: ReadOptions | None, names: Sequence[str]
+) -> ReadOptions | None:
+    """``options`` naming positional columns (captures, headerless CSV) after the baseline's."""
     if options is not None and options.column_names is not None:
         return options
     if not _reads_positionally(current, options):
         return options
-    return with_options(options, column_names=[feature.name for feature in constraints.features])
+    return with_options(options, column_names=list(names))
 
 
 def _reads_positionally(current: DataSource, options: ReadOptions | None) -> bool:

@@ -31,6 +31,7 @@ import typer
 from mlgov.analytics.drift import DriftMethod, compare
 from mlgov.analytics.inputs import DataFormat, PreprocessHandler, ReadOptions
 from mlgov.analytics.profile import DEFAULT_KLL_K, merge, profile
+from mlgov.analytics.violations import baseline_naming_options
 from mlgov.analytics.violations import check as run_check
 from mlgov.cli._output import EXIT_USAGE, CliError, notice
 from mlgov.errors import InvalidRequest
@@ -285,16 +286,24 @@ def drift_command(
     data_format: FormatOption = None,
     batch_size: BatchSizeOption = 65_536,
     header: HeaderOption = True,
+    delimiter: DelimiterOption = ",",
     column_names: ColumnNamesOption = None,
+    capture_index_names: CaptureIndexOption = "endpointInput,endpointOutput",
+    preprocessor: PreprocessorOption = None,
+    kll_k: KllOption = DEFAULT_KLL_K,
 ) -> None:
-    """Drift of every feature of DATA against a baseline, each result naming its method."""
+    """Drift of every feature of DATA against a baseline, each result naming its method.
+
+    Headerless CSV and capture payloads take the baseline's feature names by position.
+    """
     options = _read_options(
-        data_format, batch_size, header, ",", column_names, "endpointInput,endpointOutput", None
+        data_format, batch_size, header, delimiter, column_names, capture_index_names, preprocessor
     )
     choice = _drift_choice(method)
     base = _load_statistics(baseline)
     try:
-        current = profile(data, options=options)
+        named = baseline_naming_options(data, options, [f.name for f in base.features])
+        current = profile(data, options=named, kll_k=kll_k)
         results = compare(
             base,
             current,
