@@ -231,3 +231,29 @@ def ground_truth(
         else:
             stored = client.serving.put_ground_truth(account, name, parse_labels(label, "--label"))
     render_object(stored, output)
+
+
+@app.command("serve")
+def serve(
+    name: Name,
+    account: Account,
+    host: Annotated[str | None, typer.Option(help="Address; default MLGOV_SERVER__HOST.")] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve one endpoint in this process (uses the database and blob store directly).
+
+    Its models load before it listens; `POST /invocations` and `GET /ping` answer for it, next to
+    the full API. Run several behind a load balancer to scale an endpoint out.
+    """
+    import uvicorn
+
+    from mlgov.cli._admin import database_errors, load_settings
+    from mlgov.server.app import create_app
+
+    settings = load_settings()
+    with database_errors(settings):
+        application = create_app(settings, serve_endpoint=(account, name))
+    uvicorn.run(
+        application, host=host or settings.server.host, port=port, log_level=log_level.lower()
+    )

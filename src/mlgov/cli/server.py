@@ -86,7 +86,7 @@ def worker() -> None:
     finally:
         for each in reversed(started):
             each.stop()
-        runtime.engine.dispose()
+        runtime.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     notice("mlgov worker stopped")

@@ -18,7 +18,9 @@ from mlgov.server.kit.errors import error_body, install_handlers
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.kit.telemetry import RequestMetricsMiddleware
 from mlgov.server.metrics import prometheus
-from mlgov.server.workers import build_workers
+from mlgov.server.serving.process import SingleEndpointMiddleware, warm_endpoint
+from mlgov.server.workers import Worker, build_workers
+from mlgov.server.workers.endpoint_metrics import EndpointMetricsShipper
 from mlgov.settings import Settings
 
 
@@ -32,8 +34,18 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-def create_app(settings: Settings | None = None, *, run_workers: bool | None = None) -> FastAPI:
-    """Build the app; refuses (SchemaOutOfDate) when the database is not at the code's schema."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_workers: bool | None = None,
+    serve_endpoint: tuple[str, str] | None = None,
+) -> FastAPI:
+    """Build the app; refuses (SchemaOutOfDate) when the database is not at the code's schema.
+
+    ``serve_endpoint`` (account, name) makes a serving process for one endpoint: its models load
+    before it listens, ``/invocations`` and ``/ping`` answer for it (the SageMaker container
+    contract, behind the same authentication and audit), and only the endpoint-metrics worker runs.
+    """
     settings = settings or Settings()
     runtime = build_runtime(settings)
     schema.ensure_current(runtime.engine)
@@ -41,7 +53,11 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        workers = build_workers(runtime) if start_workers else []
+        if serve_endpoint is not None:
+            warm_endpoint(runtime, *serve_endpoint)  # before listening: no cold first calls
+            workers: list[Worker] = [EndpointMetricsShipper(runtime)]
+        else:
+            workers = build_workers(runtime) if start_workers else []
         for worker in workers:
             worker.start()
         try:
@@ -60,6 +76,12 @@ def create_app(settings: Settings | None = None, *, run_workers: bool | None = N
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    if serve_endpoint is not None:
+        account, name = serve_endpoint
+        app.add_middleware(
+            SingleEndpointMiddleware,
+            invocations_path=f"{API_PREFIX}/accounts/{account}/endpoints/{name}/invocations",
+        )
     install_handlers(app)
     app.include_router(build_api_router())
     app.include_router(prometheus.build_router(runtime))
