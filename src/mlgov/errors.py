@@ -74,6 +74,7 @@ class ErrorCode(StrEnum):
     ALARM_IN_USE = "ALARM_IN_USE"
     # serving
     ENDPOINT_NOT_FOUND = "ENDPOINT_NOT_FOUND"
+    TRANSFORM_JOB_NOT_FOUND = "TRANSFORM_JOB_NOT_FOUND"
     DEPLOYMENT_REFUSED = "DEPLOYMENT_REFUSED"
     INVALID_MODEL_ARTIFACT = "INVALID_MODEL_ARTIFACT"
     FLAVOR_UNAVAILABLE = "FLAVOR_UNAVAILABLE"
@@ -195,6 +196,7 @@ ERROR_CLASSES: dict[ErrorCode, type[MlgovError]] = {
     ErrorCode.INVALID_ALARM_RULE: InvalidRequest,
     ErrorCode.ALARM_IN_USE: Conflict,
     ErrorCode.ENDPOINT_NOT_FOUND: NotFound,
+    ErrorCode.TRANSFORM_JOB_NOT_FOUND: NotFound,
     ErrorCode.DEPLOYMENT_REFUSED: PreconditionFailed,
     ErrorCode.INVALID_MODEL_ARTIFACT: InvalidRequest,
     ErrorCode.FLAVOR_UNAVAILABLE: InvalidRequest,

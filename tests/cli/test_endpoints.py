@@ -6,8 +6,11 @@ import json
 import pickle
 from pathlib import Path
 
+import pyarrow.parquet as pq
+from fastapi import FastAPI
 from sklearn.dummy import DummyClassifier
 
+from mlgov.server.batch.service import run_pending
 from tests.cli.conftest import Cli
 
 MODEL = DummyClassifier(strategy="constant", constant=1).fit([[0, 0], [1, 1]], [0, 1])
@@ -63,3 +66,28 @@ def test_bad_variants_and_refusals(cli: Cli) -> None:
     assert missing.stderr.startswith("ERROR MODEL_GROUP_NOT_FOUND")
     nothing = cli("endpoints", "update", "x", *dev, code=2)
     assert "nothing to change" in nothing.stderr
+
+
+def test_transform_jobs(cli: Cli, tmp_path: Path, app: FastAPI) -> None:
+    cli("accounts", "create", "fraud-dev", "--environment", "dev")
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(pickle.dumps(MODEL))
+    dev = ("--account", "fraud-dev")
+    cli("models", "create", "churn", *dev)
+    cli("versions", "create", "churn", *dev, "--flavor", "sklearn", "--artifact", str(artifact))
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b\n1,2\n3,4\n")
+    queued = json.loads(
+        cli("transform-jobs", "create", "nightly", *dev, "--model", "churn:1",
+            "--data", str(data), "-o", "json").stdout
+    )  # fmt: skip
+    assert queued["status"] == "Pending"
+    run_pending(app.state.runtime)
+    assert "Completed" in cli("transform-jobs", "list", *dev).stdout
+    out = tmp_path / "out.parquet"
+    cli("transform-jobs", "download", "nightly", *dev, "--to", str(out))
+    assert pq.read_table(out).column("prediction").to_pylist() == [1, 1]
+    bad = cli(
+        "transform-jobs", "create", "x", *dev, "--model", "churn", "--data", str(data), code=2
+    )
+    assert "GROUP:VERSION" in bad.stderr

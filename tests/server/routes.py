@@ -19,6 +19,7 @@ from mlgov import Client
 from mlgov.server.api import api_routes as all_api_routes
 from mlgov.server.kit.routing import AuditedRoute
 
+DATASET = b"a,b\n1,2\n3,4\n"
 # A real (tiny) model, so that endpoints in the route suites deploy and answer.
 ARTIFACT = pickle.dumps(DummyRegressor(constant=0.5, strategy="constant").fit([[0, 0]], [0.5]))
 CARD = {"model_overview": {"model_description": "route suite"}}
@@ -53,6 +54,12 @@ SAMPLE_BODIES: dict[str, Any] = {
     "CreateEndpoint": lambda n: {"name": f"ep-{n}", "variants": [{"group": "g", "version": 1}]},
     "UpdateEndpoint": lambda n: {"capture": {"enabled": True, "sampling_percentage": 50}},
     "InvokeEndpoint": lambda n: {"instances": [[float(n), 1.0]]},
+    "CreateTransformJob": lambda n: {
+        "name": f"job-{n}",
+        "group": "g",
+        "version": 1,
+        "input": {"sha256": _sha(DATASET), "format": "csv"},
+    },
     "PutGroundTruth": lambda n: {
         "groundTruthData": {"data": "1", "encoding": "CSV"},
         "eventMetadata": {"eventId": f"inference-{n}"},
@@ -198,6 +205,7 @@ class World:
         if verb == "DeleteModelGroupGrant":
             self.admin.registry.grant(target, "g", values["grantee"], ["read"])
         values["endpoint"] = "e"
+        values["transform_job"] = "j"
         if verb == "DeleteEndpoint":
             values["endpoint"] = self.admin.serving.create_endpoint(
                 target, f"doomed-{n}", [{"group": "g", "version": 1}]
@@ -271,6 +279,7 @@ def build_world(admin: Client) -> World:
         admin.registry.write_card(account, "g", 1, CARD)
         admin.registry.approve(account, "g", 1)  # team-b is prod: it serves Approved versions
         admin.serving.create_endpoint(account, "e", [{"group": "g", "version": 1}])
+        admin.serving.create_transform_job(account, "j", "g", 1, data=DATASET)
     return World(
         admin=admin,
         account=a["name"],

@@ -99,6 +99,10 @@ def _mount() -> None:
 
     app.add_typer(endpoints.app, name="endpoints")
 
+    from mlgov.cli import transform_jobs
+
+    app.add_typer(transform_jobs.app, name="transform-jobs")
+
     from mlgov.cli import alarms, metrics
 
     app.add_typer(metrics.app, name="metrics")

@@ -51,33 +51,9 @@ class RegistryApi:
 
     def download_artifact(self, account: str, group: str, version: int, target: str | Path) -> Json:
         """Stream the artifact to ``target`` and check its SHA-256; raises IntegrityError."""
-        path = f"{API_PREFIX}{self._version(account, group, version)}/artifact"
-        digest, size = hashlib.sha256(), 0
-        partial = Path(f"{target}.partial")
-        with self._t.http.stream("GET", path) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise rebuild_error(response)
-            expected = response.headers.get("x-mlgov-sha256", "")
-            try:
-                with open(partial, "wb") as out:
-                    for chunk in response.iter_bytes(CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-            except Exception as exc:  # the server aborts a stream whose bytes fail their hash
-                partial.unlink(missing_ok=True)
-                raise IntegrityError(
-                    f"the artifact download broke off: {exc}", code=ErrorCode.BLOB_CORRUPTED
-                ) from exc
-        if digest.hexdigest() != expected:
-            partial.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"downloaded artifact hashes to {digest.hexdigest()}, expected {expected}",
-                code=ErrorCode.BLOB_CORRUPTED,
-            )
-        partial.replace(target)
-        return {"sha256": expected, "size": size, "path": str(target)}
+        return download_verified(
+            self._t, f"{API_PREFIX}{self._version(account, group, version)}/artifact", target
+        )
 
     # groups
     def create_group(
@@ -294,3 +270,33 @@ class RegistryApi:
         if response.status_code >= 400:
             raise rebuild_error(response)
         return response.text
+
+
+def download_verified(transport: Transport, path: str, target: str | Path) -> Json:
+    """Stream ``path`` to ``target``, checking the SHA-256 the server names; never a bad file."""
+    digest, size = hashlib.sha256(), 0
+    partial = Path(f"{target}.partial")
+    with transport.http.stream("GET", path) as response:
+        if response.status_code >= 400:
+            response.read()
+            raise rebuild_error(response)
+        expected = response.headers.get("x-mlgov-sha256", "")
+        try:
+            with open(partial, "wb") as out:
+                for chunk in response.iter_bytes(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except Exception as exc:  # the server aborts a stream whose bytes fail their hash
+            partial.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"the download broke off: {exc}", code=ErrorCode.BLOB_CORRUPTED
+            ) from exc
+    if digest.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
+        raise IntegrityError(
+            f"downloaded file hashes to {digest.hexdigest()}, expected {expected}",
+            code=ErrorCode.BLOB_CORRUPTED,
+        )
+    partial.replace(target)
+    return {"sha256": expected, "size": size, "path": str(target)}

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from mlgov.sdk._http import API_PREFIX, Json, Transport, rebuild_error
+from mlgov.sdk.registry import RegistryApi, download_verified
 
 Variant = Mapping[str, Any]  # {"group": ..., "version": ..., "weight"?: ..., "name"?: ...}
 
@@ -136,3 +139,58 @@ class ServingApi:
             raise rebuild_error(response)
         result: Json = response.json()
         return result
+
+    # --- batch transform ---
+
+    def create_transform_job(
+        self,
+        account: str,
+        name: str,
+        group: str,
+        version: int,
+        *,
+        data: str | Path | bytes | None = None,
+        data_sha256: str | None = None,
+        format: str = "csv",
+        csv_header: bool = True,
+        capture: bool = False,
+    ) -> Json:
+        """Queue a job over ``data`` (uploaded first) or a dataset already uploaded, by hash."""
+        if (data is None) == (data_sha256 is None):
+            raise ValueError("give data or data_sha256")
+        if data is not None:
+            data_sha256 = RegistryApi(self._t).upload_artifact(account, data)["sha256"]
+        body = {
+            "name": name,
+            "group": group,
+            "version": version,
+            "input": {"sha256": data_sha256, "format": format, "csv_header": csv_header},
+            "capture": capture,
+        }
+        result: Json = self._t.request("POST", f"/accounts/{account}/transform-jobs", json=body)
+        return result
+
+    def get_transform_job(self, account: str, name: str) -> Json:
+        result: Json = self._t.request("GET", f"/accounts/{account}/transform-jobs/{name}")
+        return result
+
+    def list_transform_jobs(self, account: str) -> Iterator[Json]:
+        return self._t.paginate(f"/accounts/{account}/transform-jobs")
+
+    def wait_transform_job(
+        self, account: str, name: str, *, timeout: float = 600, poll: float = 0.5
+    ) -> Json:
+        """The job once Completed or Failed; TimeoutError if it takes longer than ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_transform_job(account, name)
+            if job["status"] in ("Completed", "Failed"):
+                return job
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"transform job {name} is still {job['status']}")
+            time.sleep(poll)
+
+    def download_transform_output(self, account: str, name: str, target: str | Path) -> Json:
+        """Stream the Parquet output to ``target``, checking its SHA-256."""
+        path = f"{API_PREFIX}/accounts/{account}/transform-jobs/{name}/output"
+        return download_verified(self._t, path, target)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends
 
 from mlgov.server.alarms.endpoints import router as alarms_router
 from mlgov.server.audit.endpoints import router as audit_router
+from mlgov.server.batch.endpoints import router as batch_router
 from mlgov.server.events.endpoints import router as events_router
 from mlgov.server.identity.auth import authorize
 from mlgov.server.identity.endpoints import router as identity_router
@@ -20,6 +21,7 @@ DOMAIN_ROUTERS = (
     audit_router,
     registry_router,
     serving_router,
+    batch_router,
     events_router,
     metrics_router,
     alarms_router,

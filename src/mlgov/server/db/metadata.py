@@ -6,6 +6,7 @@ from sqlalchemy import MetaData
 
 from mlgov.server.alarms import tables as _alarm_tables
 from mlgov.server.audit import tables as _audit_tables
+from mlgov.server.batch import tables as _batch_tables
 from mlgov.server.db.base import Base
 from mlgov.server.events import tables as _event_tables
 from mlgov.server.identity import tables as _identity_tables
@@ -18,6 +19,7 @@ from mlgov.server.serving import tables as _serving_tables
 TABLE_MODULES = (
     _alarm_tables,
     _audit_tables,
+    _batch_tables,
     _event_tables,
     _identity_tables,
     _kit_tables,

@@ -64,14 +64,18 @@ def store_artifact(
 
 
 def _own_artifact(session: Session, account_id: str, ref: BlobRef, caller: Caller) -> None:
+    store_artifact_reference(session, account_id, ref, caller.principal_id)
+
+
+def store_artifact_reference(
+    session: Session, account_id: str, ref: BlobRef, created_by: str
+) -> None:
+    """Record that the account may read this blob (content addressing alone must not let it)."""
     repo = RegistryRepository(session)
     if repo.artifact(account_id, ref.sha256) is None:
         repo.add(
             AccountArtifact(
-                account_id=account_id,
-                sha256=ref.sha256,
-                size=ref.size,
-                created_by=caller.principal_id,
+                account_id=account_id, sha256=ref.sha256, size=ref.size, created_by=created_by
             )
         )
 

@@ -70,42 +70,46 @@ def list_endpoints(session: Session, account_id: str, page: PageRequest) -> Sequ
     return session.execute(query.limit(page.page_size + 1)).scalars().all()
 
 
+def pin_version(session: Session, account: Account, group_name: str, number: int) -> dict[str, Any]:
+    """What serving needs of a registry version, checked against what the account may serve."""
+    group = registry.get_group(session, account.id, group_name)
+    version = registry.get_version(session, group, number)
+    if account.environment in APPROVED_ONLY and (
+        version.approval_status != ApprovalStatus.APPROVED.value
+    ):
+        raise PreconditionFailed(
+            f"account {account.name} is a {account.environment} account and serves only "
+            f"Approved versions; {group_name} version {number} is {version.approval_status}",
+            code=ErrorCode.DEPLOYMENT_REFUSED,
+            details={"group": group_name, "version": number},
+        )
+    require_library(version.flavor)
+    return {
+        "group": group.name,
+        "version": version.version,
+        "version_id": version.id,
+        "flavor": version.flavor,
+        "artifact_sha256": version.artifact_sha256,
+        "columns": [
+            str(column.get("name"))
+            for column in (version.signature or {}).get("inputs", [])
+            if isinstance(column, dict) and column.get("name")
+        ],
+    }
+
+
 def _resolve(
     session: Session, account: Account, specs: list[schemas.VariantSpec]
 ) -> list[dict[str, Any]]:
     """Pin each variant to a registry version now, checking what the account may serve."""
-    variants = []
-    for spec in specs:
-        group = registry.get_group(session, account.id, spec.group)
-        version = registry.get_version(session, group, spec.version)
-        if account.environment in APPROVED_ONLY and (
-            version.approval_status != ApprovalStatus.APPROVED.value
-        ):
-            raise PreconditionFailed(
-                f"account {account.name} is a {account.environment} account and serves only "
-                f"Approved versions; {spec.group} version {spec.version} is "
-                f"{version.approval_status}",
-                code=ErrorCode.DEPLOYMENT_REFUSED,
-                details={"group": spec.group, "version": spec.version},
-            )
-        require_library(version.flavor)
-        variants.append(
-            {
-                "name": spec.name or f"{spec.group}-{spec.version}",
-                "weight": spec.weight,
-                "group": group.name,
-                "version": version.version,
-                "version_id": version.id,
-                "flavor": version.flavor,
-                "artifact_sha256": version.artifact_sha256,
-                "columns": [
-                    str(column.get("name"))
-                    for column in (version.signature or {}).get("inputs", [])
-                    if isinstance(column, dict) and column.get("name")
-                ],
-            }
-        )
-    return variants
+    return [
+        {
+            "name": spec.name or f"{spec.group}-{spec.version}",
+            "weight": spec.weight,
+            **pin_version(session, account, spec.group, spec.version),
+        }
+        for spec in specs
+    ]
 
 
 def create_endpoint(

@@ -20,10 +20,12 @@ def build_workers(runtime: Runtime) -> list[Worker]:
     from mlgov.server.workers.audit_sealer import AuditSealer
     from mlgov.server.workers.endpoint_metrics import EndpointMetricsShipper
     from mlgov.server.workers.event_dispatcher import EventDispatcher
+    from mlgov.server.workers.transform_runner import TransformRunner
 
     return [
         AuditSealer(runtime),
         EventDispatcher(runtime),
         AlarmEvaluator(runtime),
         EndpointMetricsShipper(runtime),
+        TransformRunner(runtime),
     ]
