@@ -17,6 +17,7 @@ from sklearn.dummy import DummyRegressor
 
 from mlgov import Client
 from mlgov.server.api import api_routes as all_api_routes
+from mlgov.server.batch.service import run_pending
 from mlgov.server.kit.routing import AuditedRoute
 
 DATASET = b"a,b\n1,2\n3,4\n"
@@ -280,6 +281,8 @@ def build_world(admin: Client) -> World:
         admin.registry.approve(account, "g", 1)  # team-b is prod: it serves Approved versions
         admin.serving.create_endpoint(account, "e", [{"group": "g", "version": 1}])
         admin.serving.create_transform_job(account, "j", "g", 1, data=DATASET)
+    # The transform job runs here (no worker runs in the suites), so its output can be fetched.
+    run_pending(admin._transport.http.app.state.runtime)
     return World(
         admin=admin,
         account=a["name"],
