@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-
 from mlgov.server.audit import service as audit
 from mlgov.server.audit.signing import load_or_create_signer
 from mlgov.server.db.engine import unit_of_work
 from mlgov.server.kit.runtime import Runtime
-
-logger = logging.getLogger("mlgov.workers.audit_sealer")
+from mlgov.server.workers.loop import Loop
 
 
 def seal_once(runtime: Runtime) -> int:
@@ -24,26 +20,13 @@ def seal_once(runtime: Runtime) -> int:
     return len(sealed)
 
 
-class AuditSealer:
+class AuditSealer(Loop):
     name = "audit-sealer"
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+    def interval(self) -> float:
+        return self.runtime.settings.audit.seal_interval_seconds
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        interval = self.runtime.settings.audit.seal_interval_seconds
-        while not self._stop.wait(interval):
-            try:
-                seal_once(self.runtime)
-            except Exception:
-                # A failed seal is retried next tick; the records stay chained meanwhile.
-                logger.exception("sealing audit digests failed")
+    def tick(self) -> bool:
+        # A failed seal is retried next tick; the records stay chained meanwhile.
+        seal_once(self.runtime)
+        return False

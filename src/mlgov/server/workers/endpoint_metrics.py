@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 from mlgov.server.db.engine import unit_of_work
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.metrics import service as metrics
+from mlgov.server.workers.loop import Loop
 
 logger = logging.getLogger("mlgov.workers.endpoint_metrics")
 
@@ -26,34 +25,19 @@ def ship_once(runtime: Runtime) -> int:
     return shipped
 
 
-class EndpointMetricsShipper:
+class EndpointMetricsShipper(Loop):
     name = "endpoint-metrics"
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+    def interval(self) -> float:
+        return self.runtime.settings.serving.metrics_flush_seconds
 
-    def start(self) -> None:
-        self._thread.start()
+    def tick(self) -> bool:
+        # A failed ship loses that interval's counts, never an endpoint's answers.
+        ship_once(self.runtime)
+        return False
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self._ship()  # what the last interval counted
-
-    def _run(self) -> None:
-        interval = self.runtime.settings.serving.metrics_flush_seconds
-        while not self._stop.wait(interval):
-            self._ship()
-
-    def _ship(self) -> None:
-        started = time.time()
+    def close(self) -> None:
         try:
-            ship_once(self.runtime)
+            ship_once(self.runtime)  # what the last interval counted
         except Exception:
-            # Metrics of this interval are lost, not the endpoint's answers: serving goes on.
-            logger.exception("shipping endpoint metrics failed")
-        self.runtime.telemetry.record_run(
-            self.name, scheduled=started, started=started, finished=time.time()
-        )
+            logger.exception("shipping the last endpoint metrics failed")
