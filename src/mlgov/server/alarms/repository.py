@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from mlgov.server.alarms.tables import Alarm, AlarmHistory
@@ -94,13 +94,37 @@ class AlarmsRepository:
         )
         return {(a, n): s for a, n, s in rows}
 
-    def by_ids(self, ids: Sequence[str]) -> dict[str, Alarm]:
-        found: dict[str, Alarm] = {}
+    def rows_by_ids(self, ids: Sequence[str]) -> dict[str, Row[Any]]:
+        """Every column of these alarms as plain rows (no ORM identity map), by id."""
+        table = Alarm.__table__
+        found: dict[str, Row[Any]] = {}
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
-            for alarm in self.session.execute(select(Alarm).where(Alarm.id.in_(part))).scalars():
-                found[alarm.id] = alarm
+            for row in self.session.execute(select(table).where(table.c.id.in_(part))):
+                found[row.id] = row
         return found
+
+    def set_states(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Bulk state update: dicts of ``b_id`` and the four state columns."""
+        if not rows:
+            return
+        table = Alarm.__table__
+        assert isinstance(table, Table)
+        self.session.connection().execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                state_value=bindparam("state_value"),
+                state_reason=bindparam("state_reason"),
+                state_reason_data=bindparam("state_reason_data"),
+                state_updated_at=bindparam("state_updated_at"),
+            ),
+            list(rows),
+        )
+
+    def add_history(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.session.execute(insert(AlarmHistory), list(rows))
 
     def delete(self, alarm: Alarm) -> None:
         self.session.delete(alarm)

@@ -24,13 +24,13 @@ from mlgov.server.alarms import rules, schemas
 from mlgov.server.alarms.evaluation import (
     PHRASE,
     ComparisonOperator,
+    MinuteRows,
     Outcome,
     State,
     TreatMissingData,
     decide,
     evaluation_range,
-    period_slots,
-    statistic_of,
+    period_points,
 )
 from mlgov.server.alarms.repository import AlarmsRepository
 from mlgov.server.alarms.tables import Alarm, AlarmHistory
@@ -386,17 +386,10 @@ def actions_for(alarm: Alarm, state: str) -> list[str]:
     )
 
 
-def transition(
-    session: Session,
-    alarm: Alarm,
-    state: State,
-    reason: str,
-    reason_data: str | None,
-    now: datetime,
-) -> bool:
-    """Move the alarm to ``state`` with history and an event; False when it is already there."""
-    if alarm.state_value == state.value:
-        return False
+def _state_change(
+    alarm: Any, state: State, reason: str, reason_data: str | None, now: datetime, stamp: str
+) -> tuple[dict[str, Any], outbox.NewEvent]:
+    """The history row and the event of moving ``alarm`` (an Alarm or a row of its columns)."""
     previous = {
         "value": alarm.state_value,
         "reason": alarm.state_reason,
@@ -404,24 +397,20 @@ def transition(
     }
     if alarm.state_reason_data:
         previous["reasonData"] = alarm.state_reason_data
-    current: dict[str, Any] = {"value": state.value, "reason": reason, "timestamp": cw_time(now)}
+    current: dict[str, Any] = {"value": state.value, "reason": reason, "timestamp": stamp}
     if reason_data:
         current["reasonData"] = reason_data
-    alarm.state_value = state.value
-    alarm.state_reason = reason
-    alarm.state_reason_data = reason_data
-    alarm.state_updated_at = now
     arn = alarm_arn(alarm.account_id, alarm.name)
-    _history(
-        session,
-        alarm,
-        "StateUpdate",
-        f"Alarm updated from {previous['value']} to {state.value}",
-        {"oldState": previous, "newState": current},
-        now,
-    )
-    outbox.emit(
-        session,
+    history_row = {
+        "id": new_id("ah"),
+        "account_id": alarm.account_id,
+        "alarm_name": alarm.name,
+        "item_type": "StateUpdate",
+        "summary": f"Alarm updated from {previous['value']} to {state.value}",
+        "data": {"oldState": previous, "newState": current},
+        "timestamp": now,
+    }
+    event = outbox.NewEvent(
         account_id=alarm.account_id,
         source=SOURCE,
         detail_type=STATE_CHANGE,
@@ -439,6 +428,35 @@ def transition(
                 "targets": actions_for(alarm, state.value),
             },
         },
+    )
+    return history_row, event
+
+
+def transition(
+    session: Session,
+    alarm: Alarm,
+    state: State,
+    reason: str,
+    reason_data: str | None,
+    now: datetime,
+) -> bool:
+    """Move the alarm to ``state`` with history and an event; False when it is already there."""
+    if alarm.state_value == state.value:
+        return False
+    history_row, event = _state_change(alarm, state, reason, reason_data, now, cw_time(now))
+    alarm.state_value = state.value
+    alarm.state_reason = reason
+    alarm.state_reason_data = reason_data
+    alarm.state_updated_at = now
+    session.add(AlarmHistory(**history_row))
+    outbox.emit(
+        session,
+        account_id=event.account_id,
+        source=event.source,
+        detail_type=event.detail_type,
+        resources=event.resources,
+        time=event.time,
+        detail=event.detail,
     )
     return True
 
@@ -482,12 +500,40 @@ def _fmt(value: float) -> str:
     return repr(round(value, 6)) if math.isfinite(value) else str(value)
 
 
+class _TimeLabels:
+    """Memoized time labels: one evaluation round formats the same few instants many times."""
+
+    def __init__(self) -> None:
+        self._cw: dict[int, str] = {}
+        self._short: dict[int, str] = {}
+        self._now: dict[datetime, str] = {}
+
+    def cw(self, moment: datetime) -> str:
+        label = self._now.get(moment)
+        if label is None:
+            label = self._now[moment] = cw_time(moment)
+        return label
+
+    def cw_epoch(self, seconds: int) -> str:
+        label = self._cw.get(seconds)
+        if label is None:
+            label = self._cw[seconds] = cw_time(metrics.from_epoch(seconds))
+        return label
+
+    def short(self, seconds: int) -> str:
+        label = self._short.get(seconds)
+        if label is None:
+            label = self._short[seconds] = metrics.from_epoch(seconds).strftime("%d/%m/%y %H:%M:%S")
+        return label
+
+
 def _reason(
     outcome: Outcome,
     row: Any,
     points: list[float | None],
     starts: list[int],
     previous: str,
+    times: _TimeLabels,
 ) -> str:
     op = ComparisonOperator(row.comparison_operator)
     n, m = row.evaluation_periods, row.datapoints_to_alarm
@@ -501,7 +547,7 @@ def _reason(
             f"and {n} missing datapoint{'s were' if n > 1 else ' was'} treated as [{label}]."
         )
     shown = ", ".join(
-        f"{_fmt(p)} ({metrics.from_epoch(s).strftime('%d/%m/%y %H:%M:%S')})"
+        f"{_fmt(p)} ({times.short(s)})"
         for p, s in reversed(list(zip(points, starts, strict=True)))
         if p is not None
     )
@@ -572,6 +618,8 @@ def evaluate_all(session: Session, now: datetime | None = None) -> EvaluationRep
 def _evaluate_metric_alarms(
     session: Session, rows: Sequence[Any], end: int, now: datetime, report: EvaluationReport
 ) -> None:
+    """Every metric alarm from one read of the window: scalar statistics for all alarms of a
+    period at once (:func:`period_points`), sketches merged only for percentile alarms."""
     metrics_repo = MetricsRepository(session)
     series: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     for metric_id, account_id, series_hash, unit in metrics_repo.all_series():
@@ -581,42 +629,49 @@ def _evaluate_metric_alarms(
         found = series.get((row.account_id, row.series_hash), [])
         return [mid for mid, unit in found if row.unit is None or unit == row.unit]
 
+    watched = [ids_of(r) for r in rows]
     lookback = max(evaluation_range(r.evaluation_periods) * r.period for r in rows)
-    percentile_ids = sorted({mid for r in rows if r.extended_statistic for mid in ids_of(r)})
-    scalars, sketch_rows = metrics_repo.window(
-        MINUTE, end - lookback, end, sketches_for=percentile_ids
+    minute_rows = MinuteRows(*metrics_repo.minute_columns(end - lookback, end))
+    percentile_ids = sorted(
+        {mid for r, ids in zip(rows, watched, strict=True) if r.extended_statistic for mid in ids}
     )
-    buckets: dict[int, list[tuple[int, float, float, float, float]]] = defaultdict(list)
-    for metric_id, bucket, count, total, low, high in scalars:
-        buckets[metric_id].append((bucket, count, total, low, high))
     blobs: dict[int, list[tuple[int, bytes | None, float]]] = defaultdict(list)
-    if sketch_rows:
-        lows = {(mid, b): low for mid, rows_ in buckets.items() for b, _c, _t, low, _h in rows_}
-        for metric_id, bucket, blob in sketch_rows:
-            blobs[metric_id].append((bucket, blob, lows.get((metric_id, bucket), 0.0)))
+    for metric_id, bucket, low, blob in metrics_repo.minute_sketches(
+        percentile_ids, end - lookback, end
+    ):
+        blobs[metric_id].append((bucket, blob, low))
 
-    changes: list[tuple[Any, Outcome, list[float | None], list[int]]] = []
-    for row in rows:
-        report.evaluated += 1
+    points_of: dict[int, list[float | None]] = {}
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
         periods = evaluation_range(row.evaluation_periods)
-        ids = ids_of(row)
         if row.extended_statistic:
-            found_blobs = [b for mid in ids for b in blobs.get(mid, ())]
-            points = _percentile_points(
-                found_blobs,
+            points_of[i] = _percentile_points(
+                [b for mid in watched[i] for b in blobs.get(mid, ())],
                 end=end,
                 period=row.period,
                 periods=periods,
                 rank=metrics.percentile_rank(row.extended_statistic),
             )
         else:
-            found = (
-                buckets.get(ids[0], [])
-                if len(ids) == 1
-                else [b for mid in ids for b in buckets.get(mid, ())]
-            )
-            slots = period_slots(found, end=end, period=row.period, periods=periods)
-            points = [statistic_of(s, row.statistic) for s in slots]
+            groups[(row.period, periods)].append(i)
+    for (period, periods), members in groups.items():
+        matrix = period_points(
+            minute_rows,
+            [watched[i] for i in members],
+            [rows[i].statistic for i in members],
+            end=end,
+            period=period,
+            periods=periods,
+        )
+        for i, values in zip(members, matrix.tolist(), strict=True):
+            points_of[i] = [None if v != v else v for v in values]  # NaN: no data
+
+    changes: list[_Change] = []
+    times = _TimeLabels()
+    for i, row in enumerate(rows):
+        report.evaluated += 1
+        points = points_of[i]
         outcome = decide(
             points,
             evaluation_periods=row.evaluation_periods,
@@ -625,41 +680,78 @@ def _evaluate_metric_alarms(
             comparison=ComparisonOperator(row.comparison_operator),
             treat_missing=TreatMissingData(row.treat_missing_data),
         )
-        if outcome.state is not None and outcome.state.value != row.state_value:
-            starts = [end - (periods - i) * row.period for i in range(periods)]
-            changes.append((row, outcome, points, starts))
-    if not changes:
-        return
-    alarms = AlarmsRepository(session).by_ids([row.id for row, *_ in changes])
-    for row, outcome, points, starts in changes:
-        alarm = alarms.get(row.id)
-        if alarm is None or outcome.state is None:
+        if outcome.state is None or outcome.state.value == row.state_value:
             continue
+        periods = len(points)
+        starts = [end - (periods - k) * row.period for k in range(periods)]
         reason_data = json.dumps(
             {
                 "version": "1.0",
-                "queryDate": cw_time(now),
-                "startDate": cw_time(metrics.from_epoch(starts[0])),
+                "queryDate": times.cw(now),
+                "startDate": times.cw_epoch(starts[0]),
                 "statistic": row.statistic or row.extended_statistic,
                 "period": row.period,
                 "recentDatapoints": [p for p in points if p is not None],
                 "threshold": row.threshold,
                 "evaluatedDatapoints": [
-                    {
-                        "timestamp": cw_time(metrics.from_epoch(s)),
-                        **({"value": p} if p is not None else {}),
-                    }
+                    {"timestamp": times.cw_epoch(s), **({"value": p} if p is not None else {})}
                     for p, s in reversed(list(zip(points, starts, strict=True)))
                 ],
             },
             separators=(",", ":"),
         )
-        previous = alarm.state_value
-        reason = _reason(outcome, row, points, starts, previous)
-        if transition(session, alarm, outcome.state, reason, reason_data, now):
-            report.transitions.append(
-                (alarm_arn(alarm.account_id, alarm.name), previous, outcome.state.value)
-            )
+        reason = _reason(outcome, row, points, starts, row.state_value, times)
+        changes.append(_Change(row, outcome.state, reason, reason_data))
+    if changes:
+        _apply(session, changes, now, report)
+
+
+@dataclass
+class _Change:
+    row: Any  # the evaluated columns of the alarm
+    state: State
+    reason: str
+    reason_data: str
+
+
+def _apply(
+    session: Session, changes: list[_Change], now: datetime, report: EvaluationReport
+) -> None:
+    """Many transitions in bulk: one statement each for alarms, history and outbox events.
+
+    Writes what :func:`transition` writes for each. The alarms are read again first, so the
+    state compared against is the stored one, as on the single-alarm path.
+    """
+    repo = AlarmsRepository(session)
+    current = repo.rows_by_ids([c.row.id for c in changes])
+    stamp = cw_time(now)
+    updates: list[dict[str, Any]] = []
+    history_rows: list[dict[str, Any]] = []
+    events: list[outbox.NewEvent] = []
+    for change in changes:
+        alarm = current.get(change.row.id)
+        if alarm is None or alarm.state_value == change.state.value:
+            continue
+        history_row, event = _state_change(
+            alarm, change.state, change.reason, change.reason_data, now, stamp
+        )
+        history_rows.append(history_row)
+        events.append(event)
+        updates.append(
+            {
+                "b_id": alarm.id,
+                "state_value": change.state.value,
+                "state_reason": change.reason,
+                "state_reason_data": change.reason_data,
+                "state_updated_at": now,
+            }
+        )
+        report.transitions.append(
+            (alarm_arn(alarm.account_id, alarm.name), alarm.state_value, change.state.value)
+        )
+    repo.set_states(updates)
+    repo.add_history(history_rows)
+    outbox.emit_many(session, events)
 
 
 def _evaluate_composites(session: Session, now: datetime, report: EvaluationReport) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.server.db.base import utc_now
 from mlgov.server.kit.pagination import PageRequest
+from mlgov.server.metrics import batch as batches
 from mlgov.server.metrics import schemas
 from mlgov.server.metrics.repository import Aggregate, MetricsRepository, NewMetric, RollupKey
 from mlgov.server.metrics.tables import Metric
@@ -35,9 +36,7 @@ PAST_LIMIT = timedelta(days=14)
 FUTURE_LIMIT = timedelta(hours=2)
 MAX_DATAPOINTS = 1440
 SKETCH_K = 200
-# Values/Counts are expanded into the sketch; past this many observations in one datum (or with
-# fractional counts) the bucket keeps exact scalar statistics but gives up its percentiles.
-MAX_SKETCH_EXPANSION = 100_000
+MAX_SKETCH_EXPANSION = batches.MAX_SKETCH_EXPANSION
 
 
 def series_hash(namespace: str, name: str, dimensions: Iterable[tuple[str, str]]) -> str:
@@ -93,202 +92,173 @@ def quantile(sketch: kll_doubles_sketch | None, rank: float, minimum: float) -> 
 # --- ingest ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Bucket:
-    count: float = 0.0
-    total: float = 0.0
-    low: float = math.inf
-    high: float = -math.inf
-    samples: list[np.ndarray] = field(default_factory=list)
-    singles: list[float] = field(default_factory=list)
-    sketchable: bool = True
-    sketch: kll_doubles_sketch | None = None
-
-    def add(self, count: float, total: float, low: float, high: float) -> None:
-        self.count += count
-        self.total += total
-        self.low = min(self.low, low)
-        self.high = max(self.high, high)
-
-    def absorb(self, other: _Bucket) -> None:
-        self.add(other.count, other.total, other.low, other.high)
-        if not other.sketchable:
-            self.sketchable = False
-        elif self.sketchable and other.sketch is not None:
-            self.sketch = self.sketch or new_sketch()
-            self.sketch.merge(other.sketch)
-
-    def aggregate(self) -> Aggregate:
-        blob = None
-        if self.sketchable:
-            blob = (self.sketch or new_sketch()).serialize()
-        return Aggregate(self.count, self.total, self.low, self.high, blob)
-
-
-def _bad(index: int, message: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"metric_data[{index}]: {message}",
-        code=ErrorCode.INVALID_METRIC_DATA,
-        details={"index": index},
-    )
-
-
-def _check_value(index: int, value: float, what: str) -> None:
-    if abs(value) > schemas.LARGEST_VALUE:
-        raise _bad(index, f"{what} {value} is outside -2^360..2^360")
-
-
-def _datum_stats(
-    index: int, datum: schemas.MetricDatum
-) -> tuple[float, float, float, float, np.ndarray | None]:
-    """(count, sum, min, max, raw values for the sketch); a single value is its own sample."""
-    forms = [
-        name for name in ("value", "values", "statistic_values") if getattr(datum, name) is not None
-    ]
-    if len(forms) != 1:
-        raise _bad(
-            index,
-            "give exactly one of value, values (with counts) or statistic_values"
-            + (f"; got {', '.join(forms)}" if forms else ""),
-        )
-    if datum.value is not None:
-        v = datum.value
-        if abs(v) > schemas.LARGEST_VALUE:
-            _check_value(index, v, "value")
-        return 1.0, v, v, v, None
-    if datum.values is not None:
-        if not datum.values:
-            raise _bad(index, "values is empty")
-        values = np.asarray(datum.values, dtype=np.float64)
-        counts = (
-            np.ones_like(values)
-            if datum.counts is None
-            else np.asarray(datum.counts, dtype=np.float64)
-        )
-        if counts.size != values.size:
-            raise _bad(index, f"counts has {counts.size} entries, values has {values.size}")
-        for value in datum.values:
-            _check_value(index, value, "value")
-        whole = np.all(counts == np.round(counts)) and counts.sum() <= MAX_SKETCH_EXPANSION
-        samples = np.repeat(values, counts.astype(np.int64)) if whole else None
-        return (
-            float(counts.sum()),
-            float(np.dot(values, counts)),
-            float(values.min()),
-            float(values.max()),
-            samples,
-        )
-    stats = datum.statistic_values
-    assert stats is not None
-    for name in ("sum", "minimum", "maximum"):
-        _check_value(index, getattr(stats, name), f"statistic_values.{name}")
-    if stats.minimum > stats.maximum:
-        raise _bad(index, "statistic_values.minimum is greater than statistic_values.maximum")
-    # Only a set that stands for identical raw values keeps percentiles (CloudWatch's rule).
-    samples = None
-    count = stats.sample_count
-    identical = stats.minimum == stats.maximum and math.isclose(
-        stats.sum, stats.minimum * count, rel_tol=1e-9, abs_tol=1e-9
-    )
-    if identical and count == round(count) and count <= MAX_SKETCH_EXPANSION:
-        samples = np.full(int(count), stats.minimum)
-    return count, stats.sum, stats.minimum, stats.maximum, samples
-
-
 def put_metric_data(
     session: Session, account_id: str, data: schemas.PutMetricData, now: datetime | None = None
 ) -> schemas.PutMetricDataResult:
-    now = now or utc_now()
+    """Ingest a validated model (in-process callers); the API decodes JSON into columns."""
+    return ingest(session, account_id, batches.from_model(data), now)
+
+
+def _raise_first_error(data: batches.Batch, first: int, now: datetime) -> None:
+    """Re-run the per-datum checks from the first flagged datum on, raising the first failure."""
     received = now.timestamp()
     earliest = received - PAST_LIMIT.total_seconds()
     latest = received + FUTURE_LIMIT.total_seconds()
-    metrics: dict[tuple[str, str], NewMetric] = {}
-    minutes: dict[tuple[tuple[str, str], int], _Bucket] = {}
-    keys: dict[tuple[str, tuple[tuple[str, str], ...], str], tuple[str, str]] = {}
-    for index, datum in enumerate(data.metric_data):
+    for index in range(first, data.size):
+        datum = data.datum(index)
         moment = datum.timestamp or now
-        stamp = moment.timestamp()
-        if not earliest <= stamp <= latest:
-            raise _bad(
+        if not earliest <= moment.timestamp() <= latest:
+            raise batches.bad_datum(
                 index,
                 f"timestamp {moment.isoformat()} is outside the accepted window "
                 f"(14 days back to 2 hours ahead of {now.isoformat(timespec='seconds')})",
             )
-        if datum.storage_resolution not in (1, 60):
-            raise _bad(index, "storage_resolution must be 1 or 60")
-        dims = tuple(sorted((d.name, d.value) for d in datum.dimensions))
-        if len({name for name, _value in dims}) != len(dims):
-            raise _bad(index, "a dimension name appears twice")
-        count, total, low, high, samples = _datum_stats(index, datum)
-        identity = (datum.metric_name, dims, datum.unit.value)
-        key = keys.get(identity)
-        if key is None:
-            key = keys[identity] = (
-                series_hash(data.namespace, datum.metric_name, dims),
-                datum.unit.value,
-            )
-        seconds = math.floor(stamp)
-        known = metrics.get(key)
-        if known is None:
-            metrics[key] = NewMetric(
+        batches.check_structure(index, datum)
+
+
+@dataclass
+class _Groups:
+    """Datums grouped by (metric, bucket) at one resolution: one rollup row each."""
+
+    resolution: int
+    metric_ids: list[int]
+    buckets: list[int]
+    count: list[float]
+    total: list[float]
+    low: list[float]
+    high: list[float]
+    sketchable: list[bool]
+    sample_bounds: list[int]  # samples of group i: sorted_samples[bounds[i] : bounds[i + 1]]
+
+
+def ingest(
+    session: Session, account_id: str, data: batches.Batch, now: datetime | None = None
+) -> schemas.PutMetricDataResult:
+    """Store a batch: every datum lands in its 1-minute, 5-minute and 1-hour rollup.
+
+    The work is per batch, not per datum: datums are sorted by (metric, time) once, each
+    resolution's buckets are runs of that order, their statistics come from NumPy reductions,
+    and each bucket gets one sketch update and one row written.
+    """
+    now = now or utc_now()
+    received = now.timestamp()
+    stamps = np.where(np.isnan(data.timestamps), received, data.timestamps)
+    outside = (stamps < received - PAST_LIMIT.total_seconds()) | (
+        stamps > received + FUTURE_LIMIT.total_seconds()
+    )
+    flagged = data.suspect | outside
+    if flagged.any():
+        _raise_first_error(data, int(np.argmax(flagged)), now)
+    seconds = np.floor(stamps).astype(np.int64)
+    series = data.series_of
+
+    newest = np.full(len(data.series), np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(newest, series, seconds)
+    repo = MetricsRepository(session)
+    keys = [(series_hash(data.namespace, name, dims), unit) for name, dims, unit in data.series]
+    ids = repo.ensure_metrics(
+        account_id,
+        [
+            NewMetric(
                 series_hash=key[0],
                 unit=key[1],
                 namespace=data.namespace,
-                name=datum.metric_name,
+                name=name,
                 dimensions=[{"name": n, "value": v} for n, v in dims],
-                last_timestamp=seconds,
+                last_timestamp=int(last),
             )
-        elif seconds > known.last_timestamp:
-            known.last_timestamp = seconds
-        bucket = minutes.setdefault((key, seconds - seconds % MINUTE), _Bucket())
-        bucket.add(count, total, low, high)
-        if datum.value is not None:
-            bucket.singles.append(datum.value)
-        elif samples is None:
-            bucket.sketchable = False
-        elif bucket.sketchable:
-            bucket.samples.append(samples)
+            for key, (name, dims, _unit), last in zip(keys, data.series, newest, strict=True)
+        ],
+        epoch(now),
+    )
+    metric_of_series = np.array([ids[key] for key in keys], dtype=np.int64)
 
-    repo = MetricsRepository(session)
-    ids = repo.ensure_metrics(account_id, list(metrics.values()), epoch(now))
-    rollups: dict[RollupKey, _Bucket] = {}
-    for (key, minute), bucket in minutes.items():
-        if bucket.sketchable:
-            bucket.sketch = new_sketch(np.concatenate([np.array(bucket.singles), *bucket.samples]))
-        bucket.samples, bucket.singles = [], []
-        metric_id = ids[key]
-        rollups[(metric_id, MINUTE, minute)] = bucket
-        for resolution in (FIVE_MINUTES, HOUR):
-            coarse = rollups.setdefault(
-                (metric_id, resolution, minute - minute % resolution), _Bucket()
-            )
-            coarse.absorb(bucket)
-    _merge_rollups(repo, rollups)
-    return schemas.PutMetricDataResult(accepted=len(data.metric_data), metrics=len(metrics))
-
-
-def _merge_rollups(repo: MetricsRepository, rollups: dict[RollupKey, _Bucket]) -> None:
-    existing = repo.rollups(list(rollups), for_update=True)
-    fresh = {k: b.aggregate() for k, b in rollups.items() if k not in existing}
-    raced = repo.insert_rollups(fresh)
-    if raced:
-        existing.update(repo.rollups(list(raced), for_update=True))
-    changed: dict[RollupKey, Aggregate] = {}
-    for key, stored in existing.items():
-        bucket = rollups[key]
-        sketch = None
-        if stored.sketch is not None and bucket.sketchable:
-            sketch = kll_doubles_sketch.deserialize(stored.sketch)
-            if bucket.sketch is not None:
-                sketch.merge(bucket.sketch)
-        changed[key] = Aggregate(
-            stored.sample_count + bucket.count,
-            stored.sum + bucket.total,
-            min(stored.minimum, bucket.low),
-            max(stored.maximum, bucket.high),
-            sketch.serialize() if sketch is not None else None,
+    order = np.lexsort((seconds, series))
+    series_sorted, seconds_sorted = series[order], seconds[order]
+    rank = np.empty(data.size, dtype=np.int64)
+    rank[order] = np.arange(data.size)
+    sample_rank = rank[data.sample_owner]
+    sample_order = np.argsort(sample_rank, kind="stable")
+    samples = np.ascontiguousarray(data.samples[sample_order])
+    sample_rank = sample_rank[sample_order]
+    columns = [a[order] for a in (data.count, data.total, data.low, data.high)]
+    sketchable = data.sketchable[order]
+    groups = []
+    for resolution in RESOLUTIONS:
+        bucket = seconds_sorted - seconds_sorted % resolution
+        change = np.ones(data.size, dtype=bool)
+        change[1:] = (series_sorted[1:] != series_sorted[:-1]) | (bucket[1:] != bucket[:-1])
+        starts = np.flatnonzero(change)
+        bounds = np.searchsorted(sample_rank, np.append(starts, data.size))
+        count, total, low, high = (
+            np.add.reduceat(columns[0], starts),
+            np.add.reduceat(columns[1], starts),
+            np.minimum.reduceat(columns[2], starts),
+            np.maximum.reduceat(columns[3], starts),
         )
-    repo.update_rollups(changed)
+        groups.append(
+            _Groups(
+                resolution,
+                metric_of_series[series_sorted[starts]].tolist(),
+                bucket[starts].tolist(),
+                count.tolist(),
+                total.tolist(),
+                low.tolist(),
+                high.tolist(),
+                np.logical_and.reduceat(sketchable, starts).tolist(),
+                bounds.tolist(),
+            )
+        )
+    _store_rollups(repo, groups, samples)
+    return schemas.PutMetricDataResult(accepted=data.size, metrics=len(data.series))
+
+
+def _merged(stored: Aggregate | None, groups: _Groups, i: int, samples: np.ndarray) -> Aggregate:
+    """Group ``i`` added to what is stored (None: a new bucket); raw values go into the sketch."""
+    blob = None
+    if groups.sketchable[i] and (stored is None or stored.sketch is not None):
+        sketch = (
+            kll_doubles_sketch(SKETCH_K)
+            if stored is None
+            else kll_doubles_sketch.deserialize(stored.sketch)
+        )
+        first, last = groups.sample_bounds[i], groups.sample_bounds[i + 1]
+        if last > first:
+            sketch.update(samples[first:last])
+        blob = sketch.serialize()
+    if stored is None:
+        return Aggregate(groups.count[i], groups.total[i], groups.low[i], groups.high[i], blob)
+    return Aggregate(
+        stored.sample_count + groups.count[i],
+        stored.sum + groups.total[i],
+        min(stored.minimum, groups.low[i]),
+        max(stored.maximum, groups.high[i]),
+        blob,
+    )
+
+
+def _store_rollups(repo: MetricsRepository, groups: list[_Groups], samples: np.ndarray) -> None:
+    spans = {g.resolution: (min(g.buckets), max(g.buckets)) for g in groups}
+    metric_ids = sorted({m for g in groups for m in g.metric_ids})
+    existing = repo.rollups_in(metric_ids, spans, for_update=True)
+    rows: dict[RollupKey, Aggregate] = {}
+    fresh: set[RollupKey] = set()
+    where: dict[RollupKey, tuple[_Groups, int]] = {}
+    for g in groups:
+        for i, (metric_id, bucket) in enumerate(zip(g.metric_ids, g.buckets, strict=True)):
+            key = (metric_id, g.resolution, bucket)
+            stored = existing.get(key)
+            if stored is None:
+                fresh.add(key)
+            where[key] = (g, i)
+            rows[key] = _merged(stored, g, i, samples)
+    raced = repo.upsert_rollups(rows, fresh)
+    if raced:
+        # Another writer created these buckets since we looked: add ours to theirs.
+        stored_now = repo.rollups_for(sorted(raced))
+        repo.upsert_rollups(
+            {k: _merged(stored_now[k], *where[k], samples) for k in sorted(raced)}, set()
+        )
 
 
 # --- queries ---------------------------------------------------------------------------------

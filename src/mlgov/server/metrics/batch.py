@@ -1,0 +1,476 @@
+"""A PutMetricData batch as columns: what ingest works on, decoded without a model per datum.
+
+The Pydantic models in ``schemas.py`` stay the authority on what a valid request is.
+:func:`decode` takes the parsed JSON document and accepts only what it can prove those models
+accept, with the same meaning; for anything else it answers None and the caller validates with
+the models, so malformed requests keep their exact 422 errors. :func:`from_model` builds the same
+columns from an already validated model (in-process callers, and the fallback).
+
+Datums that are well formed but break an ingest rule (exactly one value form, counts matching
+values, the value range, duplicate dimension names, storage resolution) are marked ``suspect``;
+ingest then re-runs its per-datum checks on them, in order, to name the first offender with the
+usual message. The timestamp window depends on the clock and is checked at ingest.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlgov.errors import ErrorCode, InvalidRequest
+from mlgov.server.metrics import schemas
+
+# Values/Counts are expanded into the sketch; past this many observations in one datum (or with
+# fractional counts) the bucket keeps exact scalar statistics but gives up its percentiles.
+MAX_SKETCH_EXPANSION = 100_000
+
+SeriesKey = tuple[str, tuple[tuple[str, str], ...], str]  # metric name, sorted dimensions, unit
+
+
+@dataclass
+class Batch:
+    """One batch, one row per datum; ``series`` holds each distinct metric once."""
+
+    namespace: str
+    series: list[SeriesKey]
+    series_of: np.ndarray  # int64: index into ``series``
+    timestamps: np.ndarray  # float64 epoch seconds; NaN means "when received"
+    count: np.ndarray  # float64 SampleCount, Sum, Minimum and Maximum of each datum
+    total: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    sketchable: np.ndarray  # bool: the datum's raw values are known (percentiles survive it)
+    samples: np.ndarray  # float64 raw values of the sketchable datums
+    sample_owner: np.ndarray  # int64 datum index of each sample
+    suspect: np.ndarray  # bool: re-check this datum with the per-datum rules
+    datum: Callable[[int], schemas.MetricDatum]  # the validated model of one datum, for errors
+
+    @property
+    def size(self) -> int:
+        return len(self.series_of)
+
+
+# --- per-datum statistics (shared by both builders, and the source of their error messages) ----
+
+
+def bad_datum(index: int, message: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"metric_data[{index}]: {message}",
+        code=ErrorCode.INVALID_METRIC_DATA,
+        details={"index": index},
+    )
+
+
+def _check_value(index: int, value: float, what: str) -> None:
+    if abs(value) > schemas.LARGEST_VALUE:
+        raise bad_datum(index, f"{what} {value} is outside -2^360..2^360")
+
+
+Stats = tuple[float, float, float, float, np.ndarray | None]
+
+
+def datum_stats(
+    index: int,
+    value: float | None,
+    values: Sequence[float] | None,
+    counts: Sequence[float] | None,
+    statistic_values: tuple[float, float, float, float] | None,
+) -> Stats:
+    """(count, sum, min, max, raw values for the sketch or None); raises naming the datum.
+
+    A single value is its own sample. ``statistic_values`` is (sample_count, sum, min, max).
+    """
+    forms = [
+        name
+        for name, given in (
+            ("value", value),
+            ("values", values),
+            ("statistic_values", statistic_values),
+        )
+        if given is not None
+    ]
+    if len(forms) != 1:
+        raise bad_datum(
+            index,
+            "give exactly one of value, values (with counts) or statistic_values"
+            + (f"; got {', '.join(forms)}" if forms else ""),
+        )
+    if value is not None:
+        _check_value(index, value, "value")
+        return 1.0, value, value, value, np.array([value])
+    if values is not None:
+        if not values:
+            raise bad_datum(index, "values is empty")
+        array = np.asarray(values, dtype=np.float64)
+        weights = np.ones_like(array) if counts is None else np.asarray(counts, dtype=np.float64)
+        if weights.size != array.size:
+            raise bad_datum(index, f"counts has {weights.size} entries, values has {array.size}")
+        for one in values:
+            _check_value(index, one, "value")
+        whole = np.all(weights == np.round(weights)) and weights.sum() <= MAX_SKETCH_EXPANSION
+        samples = np.repeat(array, weights.astype(np.int64)) if whole else None
+        return (
+            float(weights.sum()),
+            float(np.dot(array, weights)),
+            float(array.min()),
+            float(array.max()),
+            samples,
+        )
+    assert statistic_values is not None
+    count, total, low, high = statistic_values
+    for name, number in (("sum", total), ("minimum", low), ("maximum", high)):
+        _check_value(index, number, f"statistic_values.{name}")
+    if low > high:
+        raise bad_datum(index, "statistic_values.minimum is greater than statistic_values.maximum")
+    # Only a set that stands for identical raw values keeps percentiles (CloudWatch's rule).
+    samples = None
+    identical = low == high and math.isclose(total, low * count, rel_tol=1e-9, abs_tol=1e-9)
+    if identical and count == round(count) and count <= MAX_SKETCH_EXPANSION:
+        samples = np.full(int(count), low)
+    return count, total, low, high, samples
+
+
+def model_stats(index: int, datum: schemas.MetricDatum) -> Stats:
+    stats = datum.statistic_values
+    return datum_stats(
+        index,
+        datum.value,
+        datum.values,
+        datum.counts,
+        None if stats is None else (stats.sample_count, stats.sum, stats.minimum, stats.maximum),
+    )
+
+
+def check_structure(index: int, datum: schemas.MetricDatum) -> Stats:
+    """The clock-free per-datum rules, in the order ingest has always applied them."""
+    if datum.storage_resolution not in (1, 60):
+        raise bad_datum(index, "storage_resolution must be 1 or 60")
+    names = [d.name for d in datum.dimensions]
+    if len(set(names)) != len(names):
+        raise bad_datum(index, "a dimension name appears twice")
+    return model_stats(index, datum)
+
+
+# --- building the columns --------------------------------------------------------------------
+
+
+class _Columns:
+    """Accumulates rows; ``finish`` turns them into a Batch."""
+
+    def __init__(self, size: int) -> None:
+        self.count = np.ones(size)
+        self.total = np.zeros(size)
+        self.low = np.zeros(size)
+        self.high = np.zeros(size)
+        self.sketchable = np.ones(size, dtype=bool)
+        self.suspect = np.zeros(size, dtype=bool)
+        self.singles: list[float] = []  # value-form datums: their value, and where they are
+        self.single_at: list[int] = []
+        self.others: list[tuple[int, Stats]] = []
+
+    def other(self, index: int, stats: Stats) -> None:
+        count, total, low, high, samples = stats
+        self.count[index], self.total[index] = count, total
+        self.low[index], self.high[index] = low, high
+        if samples is None:
+            self.sketchable[index] = False
+        self.others.append((index, stats))
+
+    def finish(
+        self,
+        namespace: str,
+        series: list[SeriesKey],
+        series_of: np.ndarray,
+        timestamps: np.ndarray,
+        datum: Callable[[int], schemas.MetricDatum],
+    ) -> Batch:
+        singles = np.array(self.singles, dtype=np.float64)
+        at = np.array(self.single_at, dtype=np.int64)
+        self.total[at] = singles
+        self.low[at] = singles
+        self.high[at] = singles
+        if self.others:
+            parts, owners = [singles], [at]
+            for index, (*_, samples) in self.others:
+                if samples is not None and samples.size:
+                    parts.append(samples)
+                    owners.append(np.full(samples.size, index, dtype=np.int64))
+            samples_all, owner = np.concatenate(parts), np.concatenate(owners)
+        else:
+            samples_all, owner = singles, at
+        return Batch(
+            namespace=namespace,
+            series=series,
+            series_of=series_of,
+            timestamps=timestamps,
+            count=self.count,
+            total=self.total,
+            low=self.low,
+            high=self.high,
+            sketchable=self.sketchable,
+            samples=samples_all,
+            sample_owner=owner,
+            suspect=self.suspect,
+            datum=datum,
+        )
+
+
+def from_model(data: schemas.PutMetricData) -> Batch:
+    """Columns of a validated model (the per-datum rules run here, one datum at a time)."""
+    size = len(data.metric_data)
+    cols = _Columns(size)
+    index_of: dict[SeriesKey, int] = {}
+    series_of = np.empty(size, dtype=np.int64)
+    timestamps = np.full(size, np.nan)
+    for index, datum in enumerate(data.metric_data):
+        if datum.timestamp is not None:
+            timestamps[index] = datum.timestamp.timestamp()
+        dims = tuple(sorted((d.name, d.value) for d in datum.dimensions))
+        key = (datum.metric_name, dims, datum.unit.value)
+        series_of[index] = index_of.setdefault(key, len(index_of))
+        try:
+            stats = check_structure(index, datum)
+        except InvalidRequest:
+            cols.suspect[index] = True
+            cols.sketchable[index] = False
+            continue
+        if datum.value is not None:
+            cols.singles.append(datum.value)
+            cols.single_at.append(index)
+        else:
+            cols.other(index, stats)
+    return cols.finish(
+        data.namespace, list(index_of), series_of, timestamps, lambda i: data.metric_data[i]
+    )
+
+
+# --- decoding the JSON document directly ------------------------------------------------------
+
+_DATUM_KEYS = frozenset(schemas.MetricDatum.model_fields)
+_STATISTIC_KEYS = frozenset(schemas.StatisticSet.model_fields)
+_UNITS = frozenset(unit.value for unit in schemas.Unit)
+# The schema's patterns, anchored with fullmatch (Python's ``$`` would allow a final newline).
+_NAMESPACE = re.compile(r"[0-9A-Za-z.\-_/#: ]*[0-9A-Za-z.\-_/#:][0-9A-Za-z.\-_/#: ]*")
+_DIMENSION_NAME = re.compile(r"[^:\x00-\x1f][^\x00-\x1f]*")
+_STAMP = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_STAMPS = re.compile(rf"(?:{_STAMP}\n)*{_STAMP}")
+_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_NUMBER = (float, int)  # not bool: type() is compared exactly
+
+
+class _Unsure(Exception):
+    """The document may be invalid, or valid in a way only the models interpret."""
+
+
+def _numbers(items: Any, *, positive: bool = False) -> list[float]:
+    if type(items) is not list or len(items) > schemas.MAX_VALUES:
+        raise _Unsure
+    for item in items:
+        if type(item) not in _NUMBER or not math.isfinite(item) or (positive and item <= 0):
+            raise _Unsure
+    return items
+
+
+def _finite(item: Any) -> float:
+    if type(item) not in _NUMBER or not math.isfinite(item):
+        raise _Unsure
+    return float(item)
+
+
+def _statistic_set(item: Any) -> tuple[float, float, float, float]:
+    if type(item) is not dict or item.keys() != _STATISTIC_KEYS:
+        raise _Unsure
+    count = _finite(item["sample_count"])
+    if count <= 0:
+        raise _Unsure
+    return count, _finite(item["sum"]), _finite(item["minimum"]), _finite(item["maximum"])
+
+
+def _series(name: Any, dims: tuple[tuple[Any, Any, int], ...], unit: Any) -> SeriesKey:
+    """Validate a metric identity the way the models would; raises _Unsure when in doubt."""
+    if type(name) is not str or not 1 <= len(name) <= 255:
+        raise _Unsure
+    if type(unit) is not str or unit not in _UNITS or len(dims) > schemas.MAX_DIMENSIONS:
+        raise _Unsure
+    for dim_name, dim_value, fields in dims:
+        if fields != 2 or type(dim_name) is not str or type(dim_value) is not str:
+            raise _Unsure
+        if not 1 <= len(dim_name) <= 255 or not _DIMENSION_NAME.fullmatch(dim_name):
+            raise _Unsure
+        if not 1 <= len(dim_value) <= 1024:
+            raise _Unsure
+    return name, tuple(sorted((n, v) for n, v, _fields in dims)), unit
+
+
+def parse_timestamps(stamps: list[str]) -> np.ndarray:
+    """Epoch seconds of ISO 8601 timestamps with an offset, as ``datetime.timestamp()`` gives.
+
+    Only ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM|-HH:MM)`` with valid fields; raises _Unsure for
+    anything else (other spellings are left to the models).
+    """
+    if not _STAMPS.fullmatch("\n".join(stamps)):
+        raise _Unsure
+    text = np.array(stamps)
+    rows, width = len(stamps), text.dtype.itemsize // 4
+    code = np.zeros((rows, max(width, 26)), dtype=np.int64)
+    code[:, :width] = text.view(np.uint32).reshape(rows, width)
+    digit = code - ord("0")
+
+    def number(*columns: int) -> np.ndarray:
+        out = np.zeros(rows, dtype=np.int64)
+        for column in columns:
+            out = out * 10 + digit[:, column]
+        return out
+
+    year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
+    hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
+    length = np.count_nonzero(code, axis=1)
+    line = np.arange(rows)
+    zulu = code[line, length - 1] == ord("Z")
+    zone = np.where(zulu, length - 1, length - 6)
+    sign = np.where(code[line, zone] == ord("-"), -1, 1)
+    offset_hours = np.where(zulu, 0, digit[line, zone + 1] * 10 + digit[line, zone + 2])
+    offset_minutes = np.where(zulu, 0, digit[line, zone + 4] * 10 + digit[line, zone + 5])
+    micros = np.zeros(rows, dtype=np.int64)
+    for k in range(6):
+        column = 20 + k
+        micros = micros * 10 + np.where(column < zone, digit[:, column], 0)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_ok = (month >= 1) & (month <= 12)
+    days_in_month = _DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
+    valid = (
+        (year >= 1)
+        & month_ok
+        & (day >= 1)
+        & (day <= days_in_month)
+        & (hour <= 23)
+        & (minute <= 59)
+        & (second <= 59)
+        & (offset_hours <= 23)
+        & (offset_minutes <= 59)
+    )
+    if not valid.all():
+        raise _Unsure
+    # Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    y = year - (month <= 2)
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146_097 + day_of_era - 719_468
+    seconds = days * 86_400 + hour * 3600 + minute * 60 + second
+    seconds -= sign * (offset_hours * 3600 + offset_minutes * 60)
+    # Exact integer microseconds, then one correctly rounded division, as timedelta does.
+    epoch_seconds: np.ndarray = (seconds * 1_000_000 + micros) / 1e6
+    return epoch_seconds
+
+
+def decode(document: Any) -> Batch | None:
+    """The batch in a parsed PutMetricData JSON document, or None to let the models decide."""
+    try:
+        return _decode(document)
+    except (_Unsure, TypeError, KeyError, ValueError, OverflowError):
+        return None
+
+
+def _decode(document: Any) -> Batch:
+    if type(document) is not dict or document.keys() != {"namespace", "metric_data"}:
+        raise _Unsure
+    namespace, data = document["namespace"], document["metric_data"]
+    if type(namespace) is not str or not 1 <= len(namespace) <= 255:
+        raise _Unsure
+    if not _NAMESPACE.fullmatch(namespace):
+        raise _Unsure
+    if type(data) is not list or not 1 <= len(data) <= schemas.MAX_DATUMS:
+        raise _Unsure
+    size = len(data)
+    cols = _Columns(size)
+    index_of: dict[SeriesKey, int] = {}
+    seen: dict[tuple[Any, ...], int] = {}  # identity as sent -> series index
+    doubled: set[int] = set()  # series with a dimension name twice
+    series_of = [0] * size
+    stamps: list[str] = []
+    stamp_at: list[int] = []
+    singles, single_at = cols.singles, cols.single_at
+    no_dimensions: list[Any] = []
+    for index, datum in enumerate(data):
+        if type(datum) is not dict or not datum.keys() <= _DATUM_KEYS:
+            raise _Unsure
+        dims = datum.get("dimensions", no_dimensions)
+        if type(dims) is not list:
+            raise _Unsure
+        sent = (
+            datum["metric_name"],
+            tuple([(d["name"], d["value"], len(d)) for d in dims]),
+            datum.get("unit", "None"),
+        )
+        position = seen.get(sent)
+        if position is None:
+            key = _series(*sent)
+            position = seen[sent] = index_of.setdefault(key, len(index_of))
+            if len({n for n, _v in key[1]}) != len(key[1]):
+                doubled.add(position)
+        series_of[index] = position
+        stamp = datum.get("timestamp")
+        if stamp is not None:
+            if type(stamp) is not str:
+                raise _Unsure
+            stamps.append(stamp)
+            stamp_at.append(index)
+        resolution = datum.get("storage_resolution", 60)
+        if type(resolution) is not int:
+            raise _Unsure
+        value = datum.get("value")
+        values = datum.get("values")
+        counts = datum.get("counts")
+        statistic_values = datum.get("statistic_values")
+        if counts is not None:
+            _numbers(counts, positive=True)
+        simple = values is None and statistic_values is None and resolution == 60
+        if simple and (type(value) is float or type(value) is int):  # the common case
+            singles.append(value)
+            single_at.append(index)
+            continue
+        if values is not None:
+            _numbers(values)
+        stats = None if statistic_values is None else _statistic_set(statistic_values)
+        if value is not None:
+            value = _finite(value)
+        if resolution not in (1, 60):
+            cols.suspect[index] = True
+            continue
+        try:
+            computed = datum_stats(index, value, values, counts, stats)
+        except InvalidRequest:
+            cols.suspect[index] = True
+            cols.sketchable[index] = False
+            continue
+        if value is not None:
+            singles.append(value)
+            single_at.append(index)
+        else:
+            cols.other(index, computed)
+    checked = np.array(singles, dtype=np.float64)
+    if not np.isfinite(checked).all():
+        raise _Unsure  # NaN and infinities are the models' to refuse
+    at = np.array(single_at, dtype=np.int64)
+    cols.suspect[at[np.abs(checked) > schemas.LARGEST_VALUE]] = True
+    series = np.array(series_of, dtype=np.int64)
+    if doubled:
+        cols.suspect[np.isin(series, list(doubled))] = True
+    timestamps = np.full(size, np.nan)
+    if stamps:
+        timestamps[np.array(stamp_at, dtype=np.int64)] = parse_timestamps(stamps)
+
+    def model(index: int) -> schemas.MetricDatum:
+        return schemas.MetricDatum.model_validate(data[index])
+
+    return cols.finish(namespace, list(index_of), series, timestamps, model)
