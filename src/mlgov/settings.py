@@ -115,6 +115,39 @@ class ServingSettings(BaseModel):
     )
 
 
+class MonitoringSettings(BaseModel):
+    tick_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the worker starts due monitors and runs executions.",
+    )
+    execution_lease_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="An execution InProgress longer than this (its worker died) is run again.",
+    )
+    compaction_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often closed capture hours are compacted to Parquet."
+    )
+
+
+class TrainingSettings(BaseModel):
+    poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often the job runner looks for pending jobs."
+    )
+    max_concurrent_jobs: int = Field(
+        default=2, ge=1, le=64, description="Training subprocesses one runner runs at once."
+    )
+    max_log_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Per stream; a longer log keeps its last bytes, where errors are.",
+    )
+    keep_workdirs: bool = Field(
+        default=False, description="Leave each job's working directory behind for debugging."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MLGOV_", env_nested_delimiter="__", extra="ignore", frozen=True
@@ -128,6 +161,8 @@ class Settings(BaseSettings):
     events: EventsSettings = Field(default_factory=EventsSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @model_validator(mode="after")
     def _expand_home(self) -> Settings:

@@ -91,3 +91,17 @@ def test_transform_jobs(cli: Cli, tmp_path: Path, app: FastAPI) -> None:
         "transform-jobs", "create", "x", *dev, "--model", "churn", "--data", str(data), code=2
     )
     assert "GROUP:VERSION" in bad.stderr
+
+
+def test_dashboard(cli: Cli, tmp_path: Path) -> None:
+    cli("accounts", "create", "fraud-dev", "--environment", "dev")
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(pickle.dumps(MODEL))
+    dev = ("--account", "fraud-dev")
+    cli("models", "create", "churn", *dev)
+    cli("versions", "create", "churn", *dev, "--flavor", "sklearn", "--artifact", str(artifact))
+    cli("endpoints", "create", "churn", *dev, "--variant", "churn:1", "--capture")
+    table = cli("dashboard").stdout
+    assert "fraud-dev" in table and "churn:1 PendingManualApproval" in table
+    [row] = json.loads(cli("dashboard", "-a", "fraud-dev", "-o", "json").stdout)
+    assert row["endpoint"] == "churn" and row["capture"] is True

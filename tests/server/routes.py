@@ -7,7 +7,9 @@ A route this module cannot drive fails the audit, isolation and bad-input suites
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from sklearn.dummy import DummyRegressor
 
-from mlgov import Client
+from mlgov import Client, Conflict
 from mlgov.server.api import api_routes as all_api_routes
 from mlgov.server.batch.service import run_pending
 from mlgov.server.kit.routing import AuditedRoute
@@ -102,6 +104,24 @@ SAMPLE_BODIES: dict[str, Any] = {
     "PutMetricAlarm": lambda n: METRIC_ALARM,
     "PutCompositeAlarm": lambda n: {"alarm_rule": "ALARM(base) OR NOT OK(base)"},
     "SetAlarmState": lambda n: {"state_value": "ALARM", "state_reason": f"route suite {n}"},
+    # monitoring
+    "UploadDataset": lambda n: {"prediction": 0.5, "f0": float(n), "f1": 1.0},
+    "CreateBaseline": lambda n: {
+        "name": f"bl-{n}",
+        "type": "data_quality",
+        "dataset": "base.jsonl",
+    },
+    "ImportBaseline": lambda n: {"name": f"imported-{n}", **MONITOR_BASELINE},
+    "CreateMonitor": lambda n: {
+        "name": f"mon-{n}",
+        "endpoint": "e",
+        "baseline": "bl",
+        "schedule": "rate(1 hour)",
+    },
+    "UpdateMonitor": lambda n: {"schedule": "cron(0 * ? * * *)"},
+    "StartMonitoringExecution": lambda n: {},
+    # training
+    "CreateTrainingJob": lambda n: {**TRAINING_JOB, "name": f"job-{n}"},
 }
 METRIC_ALARM = {
     "namespace": "Route/Suite",
@@ -112,6 +132,27 @@ METRIC_ALARM = {
     "threshold": 100.0,
     "comparison_operator": "GreaterThanThreshold",
 }
+# Jobs stay Pending in the route suites: no runner runs there.
+TRAINING_JOB = {
+    "entrypoint": {"command": ["true"]},
+    "training_data": {"uri": "/dev/null"},
+    "model_group": "g",
+}
+
+
+def _monitor_baseline() -> dict[str, Any]:
+    """A SageMaker-shaped data-quality baseline of the route suites' endpoint traffic."""
+    from mlgov.analytics import profile, suggest_constraints
+    from mlgov.formats.baseline import to_wire
+
+    statistics = profile({"prediction": [0.5, 0.5], "f0": [1.0, 2.0], "f1": [1.0, 1.0]})
+    return {
+        "statistics": to_wire(statistics),
+        "constraints": to_wire(suggest_constraints(statistics)),
+    }
+
+
+MONITOR_BASELINE = _monitor_baseline()
 EVENT_PATTERN = {"source": ["route.suite"]}
 LOG_TARGET = {"id": "t", "type": "internal", "config": {"handler": "log"}}
 
@@ -213,6 +254,8 @@ class World:
             )["name"]
         self._event_values(verb, path, target, n, values)
         self._alarm_values(verb, path, target, n, values)
+        self._monitoring_values(verb, path, target, n, values)
+        self._training_values(verb, path, target, n, values)
         for name, value in values.items():
             path = path.replace("{" + name + "}", value)
         self._last_n, self._account = n, target
@@ -254,6 +297,77 @@ class World:
             return
         values["alarm"] = f"doomed-{n}" if verb == "DeleteAlarm" else "a"
         alarms.put_metric_alarm(target, values["alarm"], **METRIC_ALARM)
+
+    def _training_values(
+        self, verb: str, path: str, target: str, n: int, values: dict[str, str]
+    ) -> None:
+        if "{job}" not in path:
+            return
+        values["job"] = f"stoppable-{n}" if verb == "StopTrainingJob" else "j"
+        if values["job"] == "j" and f"job:{target}" in self.extra:
+            return
+        self.extra[f"job:{target}"] = True
+        # Made earlier, maybe, through the account's other reference (name or id).
+        with contextlib.suppress(Conflict):
+            self.admin.training.create_job(
+                target, values["job"], command=["true"], training_data="/dev/null", model_group="g"
+            )
+
+    def _monitoring_values(
+        self, verb: str, path: str, target: str, n: int, values: dict[str, str]
+    ) -> None:
+        values.update(dataset=f"d{n}.jsonl", baseline="bl", monitor="m", file="statistics.json")
+        if "/baselines" not in path and "/monitors" not in path:
+            return
+        monitoring = self.admin.monitoring
+        if f"monitoring:{target}" not in self.extra:
+            row = b'{"prediction": 0.5, "f0": 1.0, "f1": 1.0}\n'
+            monitoring.upload_dataset(target, "base.jsonl", row * 3)
+            # Made once per account; the account may be named here by name, then by id.
+            with contextlib.suppress(Conflict):
+                monitoring.import_baseline(target, "bl", **MONITOR_BASELINE)
+            with contextlib.suppress(Conflict):
+                monitoring.create_monitor(target, "m", "e", baseline="bl")
+            self.extra[f"monitoring:{target}"] = True
+        if verb == "DeleteBaseline":
+            values["baseline"] = monitoring.import_baseline(
+                target, f"doomed-{n}", **MONITOR_BASELINE
+            )["name"]
+        if verb == "DeleteMonitor":
+            values["monitor"] = monitoring.create_monitor(
+                target, f"doomed-{n}", "e", baseline="bl"
+            )["name"]
+        if "{execution}" in path:
+            if verb == "DownloadMonitoringReport":
+                values["execution"] = self._finished_execution(target)
+            else:
+                values["execution"] = monitoring.start_execution(target, "m")["id"]
+
+    def _finished_execution(self, target: str) -> str:
+        """An execution with reports: the endpoint captures a few calls, the monitor runs."""
+        key = f"execution:{target}"
+        if key in self.extra:
+            return str(self.extra[key])
+        self.admin.serving.update_endpoint(target, "e", capture={"enabled": True})
+        for _ in range(3):
+            self.admin.serving.invoke(
+                target, "e", body="1.0,2.0", content_type="text/csv", accept="text/csv"
+            )
+        now = datetime.now(UTC)
+        for _ in range(40):  # the capture writer flushes every second
+            started = self.admin.monitoring.start_execution(
+                target,
+                "m",
+                start=now - timedelta(hours=1),
+                end=now + timedelta(hours=1),
+                run_inline=True,
+            )
+            found = self.admin.monitoring.get_execution(target, "m", started["id"])
+            if found["reports"]:
+                self.extra[key] = found["id"]
+                return str(found["id"])
+            time.sleep(0.1)
+        raise AssertionError(f"no monitoring execution finished with reports: {found}")
 
     def body_for(self, route: AuditedRoute) -> Any:
         make = SAMPLE_BODIES.get(verb_of(route)) or SAMPLE_BODIES.get(route.action.verb)

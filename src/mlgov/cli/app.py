@@ -103,6 +103,10 @@ def _mount() -> None:
 
     app.add_typer(transform_jobs.app, name="transform-jobs")
 
+    from mlgov.cli import dashboard
+
+    app.command("dashboard")(dashboard.dashboard)
+
     from mlgov.cli import alarms, metrics
 
     app.add_typer(metrics.app, name="metrics")
@@ -111,6 +115,15 @@ def _mount() -> None:
     from mlgov.cli import events
 
     app.add_typer(events.app, name="events")
+
+    from mlgov.cli import training
+
+    app.add_typer(training.app, name="training-jobs")
+
+    from mlgov.cli import monitors
+
+    app.add_typer(monitors.app, name="monitors")
+    app.add_typer(monitors.baselines_app, name="baselines")
 
     from mlgov.cli import analytics
 

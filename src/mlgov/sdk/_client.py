@@ -9,11 +9,14 @@ import httpx
 from mlgov.sdk._http import Transport
 from mlgov.sdk.alarms import AlarmsApi
 from mlgov.sdk.audit import AuditApi
+from mlgov.sdk.dashboard import DashboardApi
 from mlgov.sdk.events import EventsApi
 from mlgov.sdk.identity import IdentityApi
 from mlgov.sdk.metrics import MetricsApi
+from mlgov.sdk.monitoring import MonitoringApi
 from mlgov.sdk.registry import RegistryApi
 from mlgov.sdk.serving import ServingApi
+from mlgov.sdk.training import TrainingApi
 
 
 class Client:
@@ -43,9 +46,12 @@ class Client:
         self.audit = AuditApi(self._transport)
         self.registry = RegistryApi(self._transport)
         self.serving = ServingApi(self._transport)
+        self.dashboard = DashboardApi(self._transport)
         self.events = EventsApi(self._transport)
         self.metrics = MetricsApi(self._transport)
+        self.monitoring = MonitoringApi(self._transport)
         self.alarms = AlarmsApi(self._transport)
+        self.training = TrainingApi(self._transport)
 
     def close(self) -> None:
         self._transport.close()

@@ -7,13 +7,16 @@ from fastapi import APIRouter, Depends
 from mlgov.server.alarms.endpoints import router as alarms_router
 from mlgov.server.audit.endpoints import router as audit_router
 from mlgov.server.batch.endpoints import router as batch_router
+from mlgov.server.dashboard.endpoints import router as dashboard_router
 from mlgov.server.events.endpoints import router as events_router
 from mlgov.server.identity.auth import authorize
 from mlgov.server.identity.endpoints import router as identity_router
 from mlgov.server.kit.routing import AuditedRoute
 from mlgov.server.metrics.endpoints import router as metrics_router
+from mlgov.server.monitoring.endpoints import router as monitoring_router
 from mlgov.server.registry.endpoints import router as registry_router
 from mlgov.server.serving.endpoints import router as serving_router
+from mlgov.server.training.endpoints import router as training_router
 
 API_PREFIX = "/api/v1"
 DOMAIN_ROUTERS = (
@@ -22,9 +25,12 @@ DOMAIN_ROUTERS = (
     registry_router,
     serving_router,
     batch_router,
+    dashboard_router,
     events_router,
     metrics_router,
     alarms_router,
+    monitoring_router,
+    training_router,
 )
 
 

@@ -209,6 +209,8 @@ class Dispatcher:
             config=job.config,
             secret=job.secret,
             rule_name=job.rule_name,
+            account_id=job.account_id,
+            runtime=self.runtime,
         )
         if job.target_type == "webhook":
             send_webhook(self.http, self.settings, outgoing)

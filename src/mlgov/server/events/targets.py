@@ -18,12 +18,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from mlgov import __version__
 from mlgov.settings import EventsSettings
+
+if TYPE_CHECKING:
+    from mlgov.server.kit.runtime import Runtime
 
 logger = logging.getLogger("mlgov.events.targets")
 
@@ -50,6 +53,10 @@ class Outgoing:
     config: dict[str, Any]
     secret: str | None
     rule_name: str
+    # The account whose rule matched (the bus owner): internal handlers act in this account.
+    account_id: str = ""
+    # The dispatcher's runtime (database, blobs, settings) for internal handlers that need it.
+    runtime: Runtime | None = None
 
 
 # --- internal targets ----------------------------------------------------------------------------
