@@ -18,9 +18,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,11 @@ class Data:
     features: list[str]
     train_x: np.ndarray
     train_y: np.ndarray
+    valid_x: np.ndarray
+    valid_y: np.ndarray
     live_x: np.ndarray
     live_y: np.ndarray
+    device: np.ndarray  # how the new device's readings scale each feature
 
 
 def load_data() -> Data:
@@ -73,9 +77,20 @@ def load_data() -> Data:
     rng = np.random.default_rng(7)
     order = rng.permutation(len(dataset.target))
     x, y = dataset.data[order], dataset.target[order]
-    cut = 380
     features = [name.replace(" ", "_") for name in dataset.feature_names]
-    return Data(features, x[:cut], y[:cut], x[cut:], y[cut:])
+    device = rng.uniform(1.4, 2.2, size=x.shape[1])
+    return Data(features, x[:300], y[:300], x[300:380], y[300:380], x[380:], y[380:], device)
+
+
+def shift(rows: np.ndarray, data: Data) -> np.ndarray:
+    """The world changes: a new device reads every measurement larger."""
+    return rows * data.device
+
+
+def csv_bytes(columns: list[str], *arrays: np.ndarray) -> bytes:
+    table = np.column_stack(arrays)
+    lines = [",".join(columns)] + [",".join(repr(float(v)) for v in row) for row in table]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def train(x: np.ndarray, y: np.ndarray) -> Any:
@@ -182,19 +197,197 @@ def send_traffic(
         task = progress.add_task(label, total=len(rows))
         for index, (row, truth_label) in enumerate(zip(rows, labels, strict=True)):
             inference_id = f"{prefix}-{index}"
+            # CSV in and out, as SageMaker's containers talk: the capture's output column is _c0.
             answer = world.ops.serving.invoke(
-                "fraud-prod", "cancer", [row.tolist()], inference_id=inference_id
+                "fraud-prod",
+                "cancer",
+                body=",".join(repr(float(v)) for v in row),
+                content_type="text/csv",
+                accept="text/csv",
+                inference_id=inference_id,
             )
-            correct += int(answer["predictions"][0] == truth_label)
+            correct += int(float(answer["predictions"]) == truth_label)
             truth[inference_id] = int(truth_label)
             progress.advance(task)
     world.ops.serving.put_ground_truth("fraud-prod", "cancer", truth)
     return correct / len(rows)
 
 
-def shift(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The world changes: the measurements drift (a new device reads larger and noisier)."""
-    return rows * rng.uniform(1.4, 2.2, size=rows.shape[1]) + rng.normal(0, 0.1, size=rows.shape)
+ALARM_PATTERN = {
+    "source": ["mlgov.alarms"],
+    "detail-type": ["Alarm State Change"],
+    "detail": {"alarmName": ["accuracy-low"], "state": {"value": ["ALARM"]}},
+}
+
+
+def watch(world: World, data: Data, model: Any) -> None:
+    """A model-quality baseline and monitor, an alarm on its accuracy, and the loop's rules."""
+    predictions = model.predict(data.valid_x)
+    world.ops.monitoring.upload_dataset(
+        "fraud-prod",
+        "validation.csv",
+        csv_bytes(["prediction", "label"], predictions, data.valid_y),
+    )
+    world.ops.monitoring.create_baseline(
+        "fraud-prod",
+        "quality",
+        type="model_quality",
+        dataset="validation.csv",
+        model_quality={"problem_type": "BinaryClassification", "inference_attribute": "prediction"},
+    )
+    # As SageMaker users do, review the suggested constraints: validation was perfect, so leave
+    # ten points of slack before a metric counts as a violation.
+    statistics = world.ops.monitoring.download_baseline_file(
+        "fraud-prod", "quality", "statistics.json"
+    )
+    constraints = world.ops.monitoring.download_baseline_file(
+        "fraud-prod", "quality", "constraints.json"
+    )
+    for rule in constraints["binary_classification_constraints"].values():
+        slack = -0.1 if rule["comparison_operator"].startswith("Less") else 0.1
+        rule["threshold"] = round(rule["threshold"] + slack, 4)
+    world.ops.monitoring.import_baseline(
+        "fraud-prod",
+        "quality-reviewed",
+        type="model_quality",
+        statistics=statistics,
+        constraints=constraints,
+    )
+    world.ops.monitoring.create_monitor(
+        "fraud-prod",
+        "quality",
+        "cancer",
+        type="model_quality",
+        baseline="quality-reviewed",
+        schedule="rate(1 hour)",
+        settings={
+            "model_quality": {
+                "problem_type": "BinaryClassification",
+                "inference_attribute": "_c0",
+            }
+        },
+    )
+    world.ops.alarms.put_metric_alarm(
+        "fraud-prod",
+        "accuracy-low",
+        namespace="mlgov/Monitoring",
+        metric_name="accuracy",
+        dimensions={"MonitorName": "quality", "EndpointName": "cancer"},
+        statistic="Minimum",
+        period=60,
+        evaluation_periods=1,
+        threshold=0.85,
+        comparison_operator="LessThanThreshold",
+        treat_missing_data="notBreaching",
+    )
+    # prod's alarm event goes to dev's bus (dev allows it), where a rule starts retraining.
+    world.admin.events.permit("fraud-dev", "fraud-prod")
+    world.ops.events.put_rule("fraud-prod", "alarm-to-dev", ALARM_PATTERN)
+    world.ops.events.put_targets(
+        "fraud-prod",
+        "alarm-to-dev",
+        [{"id": "dev", "type": "event-bus", "config": {"account": "fraud-dev"}}],
+    )
+    # Approval of a version in prod deploys it, blue/green, and moves the champion alias.
+    world.ops.events.put_rule(
+        "fraud-prod",
+        "deploy-approved",
+        {
+            "source": ["mlgov.registry"],
+            "detail-type": ["Model Version State Change"],
+            "detail": {"ModelApprovalStatus": ["Approved"], "ModelPackageGroupName": ["cancer"]},
+        },
+    )
+    world.ops.events.put_targets(
+        "fraud-prod",
+        "deploy-approved",
+        [
+            {
+                "id": "deploy",
+                "type": "internal",
+                "config": {
+                    "handler": "serving.deploy_approved",
+                    "options": {"endpoint": "cancer", "group": "cancer", "alias": "champion"},
+                },
+            }
+        ],
+    )
+
+
+def arm_retraining(world: World, data: Data) -> None:
+    """In dev: newly labelled readings from the new device, and the rule that retrains on them."""
+    columns = [*data.features, "label"]
+    train = world.alice.registry.upload_artifact(
+        "fraud-dev", csv_bytes(columns, shift(data.train_x, data), data.train_y)
+    )
+    evaluation = world.alice.registry.upload_artifact(
+        "fraud-dev", csv_bytes(columns, shift(data.valid_x, data), data.valid_y)
+    )
+    template = {
+        "entrypoint": {
+            "function": "demo_training:fit",
+            "python_path": [str(ROOT / "scripts")],
+        },
+        "training_data": {"artifact_sha256": train["sha256"], "filename": "train.csv"},
+        "evaluation_data": {"artifact_sha256": evaluation["sha256"], "filename": "eval.csv"},
+        "hyperparameters": {"max_iter": 1000},
+        "model_group": "cancer",
+        "comparison": {"label": "label", "problem_type": "BinaryClassification"},
+    }
+    world.ops.events.put_rule("fraud-dev", "retrain", ALARM_PATTERN)
+    world.ops.events.put_targets(
+        "fraud-dev",
+        "retrain",
+        [
+            {
+                "id": "train",
+                "type": "internal",
+                "config": {
+                    "handler": "training.start_job",
+                    "options": {"job": template, "name_prefix": "retrain"},
+                },
+            }
+        ],
+    )
+
+
+def run_monitor(world: World, start: datetime, label: str) -> dict[str, Any]:
+    started = world.ops.monitoring.start_execution(
+        "fraud-prod",
+        "quality",
+        start=start,
+        end=datetime.now(UTC) + timedelta(minutes=1),
+        run_inline=True,
+    )
+    done = world.ops.monitoring.wait("fraud-prod", "quality", started["id"], poll_seconds=0.2)
+    accuracy = (done.get("summary") or {}).get("metrics", {}).get("accuracy")
+    shown = f", accuracy {accuracy:.1%}" if isinstance(accuracy, float) else ""
+    note(f"monitor over {label}: {done['status']}, {done['violation_count']} violation(s){shown}")
+    return done
+
+
+def _comparison_line(comparison: dict[str, Any]) -> str:
+    report = comparison.get("report") or comparison
+    accuracy = {
+        side: ((report.get(side) or {}).get("metrics") or {}).get("accuracy")
+        for side in ("candidate", "champion")
+    }
+    if None in accuracy.values():
+        return json.dumps(report)[:160]
+    return f"accuracy {accuracy['candidate']:.1%} (new) vs {accuracy['champion']:.1%} (champion)"
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 150) -> Any:
+    """Poll ``check`` until it returns something truthy, with a spinner and the time it took."""
+    started = time.monotonic()
+    with console.status(f"    waiting for {what} ...", spinner="dots"):
+        while time.monotonic() - started < timeout:
+            found = check()
+            if found:
+                note(f"{what}: after {time.monotonic() - started:.0f} s")
+                return found
+            time.sleep(0.5)
+    raise SystemExit(f"timed out waiting for {what}; see {HOME / 'server.log'}")
 
 
 def summary(world: World) -> None:
@@ -214,6 +407,16 @@ def summary(world: World) -> None:
     endpoint = world.admin.serving.get_endpoint("fraud-prod", "cancer")
     variants = ", ".join(f"{v['group']} v{v['version']}" for v in endpoint["variants"])
     note(f"endpoint fraud-prod/cancer serves {variants} (revision {endpoint['revision']})")
+    step("The model dashboard (mlgov dashboard)")
+    save_profile("default", world.url, world.keys["admin"], HOME / "config.toml")
+    board = subprocess.run(
+        [MLGOV, "dashboard"],
+        env={**os.environ, "MLGOV_HOME": str(HOME), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    console.print(board.stdout.rstrip(), soft_wrap=True, markup=False)
     verified = world.admin.audit.verify()
     note(
         f"audit trail: {verified['records_checked']} records, "
@@ -223,8 +426,7 @@ def summary(world: World) -> None:
 
 def explore(world: World) -> None:
     step("Explore")
-    # The admin key goes into the demo home's CLI profile, so plain `mlgov` commands just work.
-    save_profile("default", world.url, world.keys["admin"], HOME / "config.toml")
+    # The admin key is in the demo home's CLI profile, so plain `mlgov` commands just work.
     note(f"API docs  {world.url}/api/v1/docs")
     note(f"metrics   {world.url}/metrics")
     note(f"state     {HOME} (database, blobs, captures, audit key)")
@@ -253,9 +455,10 @@ def main() -> None:
         "MLGOV_EVENTS__DISPATCH_INTERVAL_SECONDS": "0.2",
         "MLGOV_SERVING__METRICS_FLUSH_SECONDS": "2",
         "MLGOV_SERVING__CAPTURE_FLUSH_SECONDS": "0.5",
+        "MLGOV_TELEMETRY__ALARM_EVALUATION_SECONDS": "5",
+        "MLGOV_TRAINING__POLL_INTERVAL_SECONDS": "0.5",
     }
     data = load_data()
-    rng = np.random.default_rng(11)
 
     step("Start the server on embedded defaults (SQLite, local files)")
     admin_key = bootstrap(env)
@@ -285,14 +488,65 @@ def main() -> None:
         )
         note(f"bob approved; ops promoted to fraud-prod v{prod_version} and deployed it")
 
-        step("Traffic with inference ids, then ground truth")
-        healthy = send_traffic(world, data, data.live_x, data.live_y, "day1", "healthy traffic")
-        note(f"accuracy on live traffic: {healthy:.1%}")
+        world.ops.registry.set_alias("fraud-dev", "cancer", "champion", version)
 
-        step("The world shifts")
-        drifted = shift(data.live_x, rng)
-        degraded = send_traffic(world, data, drifted, data.live_y, "day2", "shifted traffic")
-        note(f"accuracy on shifted traffic: {degraded:.1%}")
+        step("Watch it: a model-quality baseline and monitor, an alarm, and the loop's rules")
+        watch(world, data, model)
+        arm_retraining(world, data)
+        note("monitor fraud-prod/quality; alarm accuracy-low (accuracy < 85%)")
+        note("rules: prod alarm -> dev bus -> retraining job; prod approval -> deploy")
+
+        step("Day 1: traffic with inference ids, then ground truth")
+        day1 = datetime.now(UTC)
+        healthy = send_traffic(world, data, data.live_x, data.live_y, "day1", "day 1 traffic")
+        note(f"accuracy on day 1 traffic: {healthy:.1%}")
+        run_monitor(world, day1, "day 1")
+
+        step("Day 2: a new device reads every measurement larger")
+        day2 = datetime.now(UTC)
+        drifted = shift(data.live_x, data)
+        degraded = send_traffic(world, data, drifted, data.live_y, "day2", "day 2 traffic")
+        note(f"accuracy on day 2 traffic: {degraded:.1%}")
+        run_monitor(world, day2, "day 2")
+
+        step("The alarm fires; its event crosses to dev and starts retraining")
+        wait_for(
+            "alarm accuracy-low in ALARM",
+            lambda: world.ops.alarms.get("fraud-prod", "accuracy-low")["state_value"] == "ALARM",
+        )
+        job = wait_for(
+            "the retraining job to finish",
+            lambda: next(
+                (
+                    j
+                    for j in world.ops.training.list_jobs("fraud-dev")
+                    if j["status"] in ("Completed", "Failed", "Stopped")
+                ),
+                None,
+            ),
+        )
+        if job["status"] != "Completed":
+            raise SystemExit(f"retraining {job['status']}: {job['failure_reason']}")
+        new_version = int(job["model_version"])
+        comparison = world.ops.training.comparison("fraud-dev", job["name"])
+        note(f"job {job['name']} registered cancer v{new_version} in fraud-dev")
+        note(f"comparison on new-device data: {_comparison_line(comparison)}")
+
+        step("A second principal approves; promotion; approval in prod deploys it")
+        prod_new = approve_and_promote(world, new_version)
+        wait_for(
+            f"fraud-prod/cancer to serve v{prod_new}",
+            lambda: (
+                world.ops.serving.get_endpoint("fraud-prod", "cancer")["variants"][0]["version"]
+                == prod_new
+            ),
+        )
+        day3 = datetime.now(UTC)
+        recovered = send_traffic(
+            world, data, shift(data.live_x, data), data.live_y, "day3", "day 3 traffic"
+        )
+        note(f"accuracy on day 3 traffic: {recovered:.1%}")
+        run_monitor(world, day3, "day 3")
 
         summary(world)
         note(f"demo took {time.monotonic() - started:.0f} s")

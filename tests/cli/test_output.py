@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mlgov import __version__
-from mlgov.cli._output import cell
+from mlgov.cli._output import cell, table
 from tests.cli.conftest import Cli
 
 
@@ -98,3 +100,9 @@ def test_cells() -> None:
     # Times in another zone, or without one, are shown as they are rather than mislabelled UTC.
     assert cell("2026-11-22T01:22:54+02:00") == "2026-11-22T01:22:54+02:00"
     assert cell(42) == "42"
+
+
+def test_table_cells_are_text_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    table(["VALUE"], [["cancer:2 [champion]"], ["[bold]x[/bold]"]])
+    out = capsys.readouterr().out
+    assert "cancer:2 [champion]" in out and "[bold]x[/bold]" in out

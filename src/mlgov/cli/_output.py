@@ -20,6 +20,7 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 Json = dict[str, Any]
 
@@ -147,7 +148,8 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
         # fold, never crop or ellipsis: ids are copied out of these tables.
         grid.add_column(header, overflow="fold")
     for row in rows:
-        grid.add_row(*row)
+        # Text, not markup: values like "[champion]" or "a[0]" must print as they are.
+        grid.add_row(*(Text(value) for value in row))
     console = _console()
     if not console.is_terminal and "COLUMNS" not in os.environ:
         # Piped output keeps one line per row, for grep and friends; a terminal wraps instead.
