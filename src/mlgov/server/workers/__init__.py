@@ -16,12 +16,12 @@ class Worker(Protocol):
 
 
 def build_workers(runtime: Runtime) -> list[Worker]:
-    from mlgov.server.training.runner import TrainingJobRunner
     from mlgov.server.workers.alarm_evaluator import AlarmEvaluator
     from mlgov.server.workers.audit_sealer import AuditSealer
     from mlgov.server.workers.endpoint_metrics import EndpointMetricsShipper
     from mlgov.server.workers.event_dispatcher import EventDispatcher
     from mlgov.server.workers.monitoring import MonitoringWorker
+    from mlgov.server.workers.training_runner import TrainingJobRunner
     from mlgov.server.workers.transform_runner import TransformRunner
 
     return [

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from datetime import timedelta
 
 from mlgov.server.db.base import utc_now
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.monitoring import jobs, storage, triggers
+from mlgov.server.workers.loop import Loop
 
-logger = logging.getLogger("mlgov.workers.monitoring")
 COMPACTION_LOOKBACK = timedelta(hours=48)
 
 
@@ -27,35 +25,22 @@ def compact(runtime: Runtime) -> int:
     return storage.compact_closed_hours(runtime.blobs, utc_now(), COMPACTION_LOOKBACK)
 
 
-class MonitoringWorker:
+class MonitoringWorker(Loop):
     name = "monitoring"
 
     def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+        super().__init__(runtime)
         triggers.bind(runtime)  # event targets start executions in this database
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._next_compaction = time.monotonic()
 
-    def start(self) -> None:
-        self._thread.start()
+    def interval(self) -> float:
+        return self.runtime.settings.monitoring.tick_seconds
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        settings = self.runtime.settings.monitoring
-        next_compaction = time.monotonic()
-        while not self._stop.wait(settings.tick_seconds):
-            started = time.time()
-            try:
-                tick(self.runtime)
-                if time.monotonic() >= next_compaction:
-                    compact(self.runtime)
-                    next_compaction = time.monotonic() + settings.compaction_interval_seconds
-            except Exception:
-                # The executions stay claimable; the next tick (or another worker) retries.
-                logger.exception("monitoring tick failed")
-            self.runtime.telemetry.record_run(
-                self.name, scheduled=started, started=started, finished=time.time()
-            )
+    def tick(self) -> bool:
+        # Executions stay claimable when a tick fails; the next tick (or another worker) retries.
+        tick(self.runtime)
+        if time.monotonic() >= self._next_compaction:
+            compact(self.runtime)
+            interval = self.runtime.settings.monitoring.compaction_interval_seconds
+            self._next_compaction = time.monotonic() + interval
+        return False
