@@ -65,6 +65,8 @@ TIMEOUT_SECONDS = 3600
 TARGET_SPEEDUP_VS_EVIDENTLY = 20.0
 TARGET_RATIO_TO_FLOOR = 4.0
 TARGET_PEAK_RSS_MB = 1536.0
+# "Flat" memory: ten times the rows may cost at most this much more peak RSS (allocator noise).
+TARGET_RSS_GROWTH = 1.25
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -364,6 +366,19 @@ def report(results: list[Measurement], rows: int) -> str:
             lines.append(
                 f"mlgov peak RSS at {run.rows:,} rows: {_fmt(run.peak_rss_mb, 0)} MB "
                 f"(target < {TARGET_PEAK_RSS_MB:g} MB) {verdict}"
+            )
+        runs = sorted(
+            (r for r in results if r.tool == "mlgov" and r.peak_rss_mb and not r.failed),
+            key=lambda r: r.rows,
+        )
+        if len(runs) >= 2 and runs[0].rows < runs[-1].rows:
+            small, large = runs[0], runs[-1]
+            growth = (large.peak_rss_mb or 0) / (small.peak_rss_mb or 1)
+            verdict = "ok" if growth <= TARGET_RSS_GROWTH else "MISSED"
+            lines.append(
+                f"mlgov peak RSS {large.rows:,} / {small.rows:,} rows: {growth:.2f}x "
+                f"(flat: target <= {TARGET_RSS_GROWTH:g}x for {large.rows // small.rows}x "
+                f"the data) {verdict}"
             )
     return "\n".join(lines)
 

@@ -431,6 +431,38 @@ class TestCaptures:
             "f1": [2, 4, 6],
         }
 
+    def test_sagemaker_style_handler_with_logger_runs_unchanged(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        # Written as the SageMaker record-preprocessor guide writes them: two arguments, the
+        # camelCase content type, zero-padded keys, and an empty answer to skip a record.
+        def preprocess_handler(inference_record: Any, logger: Any) -> Any:
+            content_type = inference_record.endpoint_input.observedContentType
+            logger.info("content type %s", content_type)
+            if content_type != "text/csv":
+                return []
+            input_data = inference_record.endpoint_input.data.rstrip("\n").split(",")
+            output_data = inference_record.endpoint_output.data.rstrip("\n")
+            values = [output_data, *input_data]
+            return {str(i).zfill(20): float(d) for i, d in enumerate(values)}
+
+        path = _write_lines(
+            tmp_path / "c.jsonl",
+            [
+                _capture_line("1,2.5", "0.9"),
+                _capture_line('{"a": 1}', "0.5", encoding="JSON", content_type="application/json"),
+                _capture_line("3,4.5", "0.1"),
+            ],
+        )
+        with caplog.at_level("INFO", logger="mlgov.preprocess_handler"):
+            (batch,) = iter_batches(path, ReadOptions(preprocess_handler=preprocess_handler))
+        assert batch.to_pydict() == {
+            "00000000000000000000": [0.9, 0.1],
+            "00000000000000000001": [1.0, 3.0],
+            "00000000000000000002": [2.5, 4.5],
+        }
+        assert caplog.messages.count("content type text/csv") == 2
+
     def test_handler_rows_with_mixed_value_types_become_text(self, tmp_path: Path) -> None:
         path = _write_lines(
             tmp_path / "c.jsonl", [_capture_line("1", "0"), _capture_line("x", "1")]

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import glob
+import inspect
 import io
 import json
+import logging
 import os
 import queue
 import sys
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +47,8 @@ DEFAULT_CAPTURE_INDEX_NAMES = ("endpointInput", "endpointOutput")
 
 PreprocessResult = Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
 PreprocessHandler = Callable[[CaptureRecord], PreprocessResult]
+# SageMaker handlers may also take ``(inference_record, logger)``.
+_HANDLER_LOGGER = logging.getLogger("mlgov.preprocess_handler")
 
 
 class DataFormat(StrEnum):
@@ -88,6 +92,28 @@ class ReadOptions:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise _invalid(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.preprocess_handler is not None and _takes_logger(self.preprocess_handler):
+            handler = cast(
+                Callable[[CaptureRecord, logging.Logger], PreprocessResult],
+                self.preprocess_handler,
+            )
+            object.__setattr__(
+                self, "preprocess_handler", lambda record: handler(record, _HANDLER_LOGGER)
+            )
+
+
+def _takes_logger(handler: Callable[..., Any]) -> bool:
+    """True for a SageMaker-style ``preprocess_handler(inference_record, logger)``."""
+    try:
+        parameters = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False
+    positional = [
+        p
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    return len(positional) >= 2
 
 
 # Arrow tables, batches and readers, datasets, paths, dicts of columns, iterables of batches, and

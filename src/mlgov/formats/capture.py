@@ -57,6 +57,11 @@ class CapturedPayload(_Wire):
     data: str
     encoding: CaptureEncoding
 
+    @property
+    def observedContentType(self) -> str | None:
+        """The SageMaker preprocessor contract's spelling of ``observed_content_type``."""
+        return self.observed_content_type
+
     def payload_bytes(self) -> bytes:
         """Return the body as the endpoint saw it, decoding ``BASE64`` captures."""
         if self.encoding is CaptureEncoding.BASE64:
