@@ -105,3 +105,12 @@ def test_dashboard(cli: Cli, tmp_path: Path) -> None:
     assert "fraud-dev" in table and "churn:1 PendingManualApproval" in table
     [row] = json.loads(cli("dashboard", "-a", "fraud-dev", "-o", "json").stdout)
     assert row["endpoint"] == "churn" and row["capture"] is True
+
+
+def test_endpoint_is_an_alias_of_endpoints(cli: Cli) -> None:
+    cli("accounts", "create", "fraud-dev", "--environment", "dev")
+    listed = cli("endpoint", "list", "--account", "fraud-dev", "-o", "json")
+    assert json.loads(listed.stdout) == json.loads(
+        cli("endpoints", "list", "--account", "fraud-dev", "-o", "json").stdout
+    )
+    assert "serve" in cli("endpoint", "--help").stdout

@@ -98,6 +98,8 @@ def _mount() -> None:
     from mlgov.cli import endpoints
 
     app.add_typer(endpoints.app, name="endpoints")
+    # `mlgov endpoint serve NAME` reads naturally for the one-endpoint process.
+    app.add_typer(endpoints.app, name="endpoint", hidden=True)
 
     from mlgov.cli import transform_jobs
 
