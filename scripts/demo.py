@@ -40,6 +40,7 @@ from mlgov.cli._connection import save_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".demo"
+PID_FILE = HOME / "server.pid"
 MLGOV = str(Path(sys.executable).with_name("mlgov"))
 console = Console(highlight=False)
 
@@ -103,6 +104,7 @@ def running_server(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[
     server = subprocess.Popen(
         [MLGOV, "server", "--port", str(port)], env=env, stdout=log, stderr=log
     )
+    PID_FILE.write_text(str(server.pid))
     try:
         for _ in range(300):
             try:
@@ -117,6 +119,28 @@ def running_server(port: int, env: dict[str, str]) -> Iterator[subprocess.Popen[
     except BaseException:
         server.kill()
         raise
+
+
+def stop_earlier_demo() -> None:
+    """Stop a server left running by an earlier demo, so that a re-run starts clean."""
+    try:
+        pid = int(PID_FILE.read_text())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"mlgov" not in command:  # the pid was reused by something else
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
 
 
 def step(title: str) -> None:
@@ -446,6 +470,7 @@ def main() -> None:
     parser.add_argument("--exit", action="store_true", help="stop the server at the end")
     args = parser.parse_args()
     started = time.monotonic()
+    stop_earlier_demo()
     shutil.rmtree(HOME, ignore_errors=True)
     HOME.mkdir()
     port = free_port()

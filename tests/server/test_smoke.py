@@ -30,3 +30,18 @@ def test_org_tree_accounts_principal_key_and_scoped_reads(app: FastAPI, admin) -
         alice_client.identity.get_account(prod["name"])
     with pytest.raises(AccessDenied):
         alice_client.identity.get_account("no-such-account")
+
+
+def test_readiness_fails_on_an_out_of_date_schema(app: FastAPI) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    http = TestClient(app, raise_server_exceptions=False)
+    assert http.get("/readyz").status_code == 200
+    with app.state.runtime.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    answer = http.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "NOT_READY"
+    assert "mlgov db upgrade" in answer.json()["error"]["message"]
+    assert http.get("/healthz").status_code == 200  # alive, just not ready
