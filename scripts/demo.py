@@ -572,6 +572,10 @@ def main() -> None:
         )
         note(f"accuracy on day 3 traffic: {recovered:.1%}")
         run_monitor(world, day3, "day 3")
+        wait_for(
+            "alarm accuracy-low back to OK (its next one-minute period)",
+            lambda: world.ops.alarms.get("fraud-prod", "accuracy-low")["state_value"] == "OK",
+        )
 
         summary(world)
         note(f"demo took {time.monotonic() - started:.0f} s")
