@@ -1,9 +1,11 @@
-"""``mlgov baselines`` and ``mlgov monitors``: baselines, monitors on endpoints, executions.
+"""``mlgov baselines`` and ``mlgov monitors``: baselines, monitors on endpoints or batch
+transform jobs, executions.
 
 mlgov baselines upload train.csv -a fraud-dev
 mlgov baselines create bl -a fraud-dev --dataset train.csv
 mlgov baselines import sm -a fraud-dev --statistics statistics.json --constraints constraints.json
 mlgov monitors create dq -a fraud-dev --endpoint churn --baseline bl --schedule 'rate(1 hour)'
+mlgov monitors create nightly-dq -a fraud-dev --transform-job nightly --baseline bl
 mlgov monitors run dq -a fraud-dev --start 2h --end 0s --wait
 mlgov monitors executions dq -a fraud-dev
 mlgov monitors report dq EXECUTION constraint_violations.json -a fraud-dev
@@ -26,7 +28,10 @@ from mlgov.cli._params import TIME_HELP, Account, past_time
 baselines_app = typer.Typer(
     no_args_is_help=True, help="Baselines on the server: datasets, baseline jobs, imports."
 )
-app = typer.Typer(no_args_is_help=True, help="Monitors on endpoints and their executions.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Monitors on endpoints or batch transform jobs, and their executions.",
+)
 
 BaselineName = Annotated[str, typer.Argument(metavar="BASELINE", help="Baseline name.")]
 MonitorName = Annotated[str, typer.Argument(metavar="MONITOR", help="Monitor name.")]
@@ -45,6 +50,7 @@ BASELINE_COLUMNS = [
 MONITOR_COLUMNS = [
     Column("NAME", "name"),
     Column("ENDPOINT", "endpoint"),
+    Column("TRANSFORM JOB", "transform_job"),
     Column("TYPE", "type"),
     Column("BASELINE", "baseline"),
     Column("SCHEDULE", "schedule"),
@@ -256,7 +262,13 @@ def _write(document: Any, out: Path | None) -> None:
 def create(
     name: MonitorName,
     account: Account,
-    endpoint: Annotated[str, typer.Option(help="The endpoint whose captures it checks.")],
+    endpoint: Annotated[
+        str | None, typer.Option(help="The endpoint whose captures it checks.")
+    ] = None,
+    transform_job: Annotated[
+        str | None,
+        typer.Option(help="Or the batch transform job (run with --capture) whose captures."),
+    ] = None,
     baseline: Annotated[str | None, typer.Option(help="Baseline name.")] = None,
     type: Annotated[
         str, typer.Option(help="data_quality, model_quality, bias or custom_metric.")
@@ -282,7 +294,14 @@ def create(
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     output: OutputOption = Format.TABLE,
 ) -> None:
-    """Create a monitor on an endpoint; with --schedule it runs on its own."""
+    """Create a monitor on an endpoint or a transform job; with --schedule it runs on its own.
+
+    A monitor on a transform job run without --start/--end covers the job's run.
+    """
+    if (endpoint is None) == (transform_job is None):
+        raise typer.BadParameter(
+            "give --endpoint or --transform-job (exactly one)", param_hint="--endpoint"
+        )
     body = _json_option(settings, "--settings")
     model_quality = _model_quality(
         problem_type, inference_attribute, probability_attribute, label_attribute
@@ -301,6 +320,7 @@ def create(
             account,
             name,
             endpoint,
+            transform_job=transform_job,
             type=type,
             baseline=baseline,
             settings=body,
@@ -314,12 +334,19 @@ def create(
 def list_(
     account: Account,
     endpoint: Annotated[str | None, typer.Option(help="Only this endpoint's monitors.")] = None,
+    transform_job: Annotated[
+        str | None, typer.Option(help="Only this transform job's monitors.")
+    ] = None,
     output: OutputOption = Format.TABLE,
 ) -> None:
     """List the account's monitors."""
     with connect() as client:
         render_list(
-            client.monitoring.list_monitors(account, endpoint=endpoint), MONITOR_COLUMNS, output
+            client.monitoring.list_monitors(
+                account, endpoint=endpoint, transform_job=transform_job
+            ),
+            MONITOR_COLUMNS,
+            output,
         )
 
 
@@ -383,7 +410,8 @@ def run(
     timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 600.0,
     output: OutputOption = Format.TABLE,
 ) -> None:
-    """Run a monitor now over [--start, --end) (default: the window a run now covers).
+    """Run a monitor now over [--start, --end) (default: the window a run now covers; for a
+    monitor on a finished transform job without schedule or offsets, the job's run).
 
     With --wait the exit code is 0 for Completed, 1 for CompletedWithViolations and 2 otherwise.
     """

@@ -1,4 +1,4 @@
-"""Monitoring: datasets, baselines, monitors on endpoints and their executions."""
+"""Monitoring: datasets, baselines, monitors on endpoints or transform jobs, executions."""
 
 from __future__ import annotations
 
@@ -113,22 +113,29 @@ class MonitoringApi:
         self,
         account: str,
         name: str,
-        endpoint: str,
+        endpoint: str | None = None,
         *,
+        transform_job: str | None = None,
         type: str = "data_quality",
         baseline: str | None = None,
         settings: Mapping[str, Any] | None = None,
         schedule: str | None = None,
         description: str = "",
     ) -> Json:
-        """``schedule``: ``cron(0 * ? * * *)``, a crontab, ``rate(1 hour)`` or None (on demand)."""
+        """A monitor on an ``endpoint`` or on a batch ``transform_job`` (one of them).
+
+        ``schedule``: ``cron(0 * ? * * *)``, a crontab, ``rate(1 hour)`` or None (on demand).
+        """
         body: dict[str, Any] = {
             "name": name,
-            "endpoint": endpoint,
             "type": type,
             "settings": dict(settings or {}),
             "description": description,
         }
+        if endpoint is not None:
+            body["endpoint"] = endpoint
+        if transform_job is not None:
+            body["transform_job"] = transform_job
         if baseline is not None:
             body["baseline"] = baseline
         if schedule is not None:
@@ -136,8 +143,12 @@ class MonitoringApi:
         result: Json = self._t.request("POST", f"/accounts/{account}/monitors", json=body)
         return result
 
-    def list_monitors(self, account: str, *, endpoint: str | None = None) -> Iterator[Json]:
-        return self._t.paginate(f"/accounts/{account}/monitors", {"endpoint": endpoint})
+    def list_monitors(
+        self, account: str, *, endpoint: str | None = None, transform_job: str | None = None
+    ) -> Iterator[Json]:
+        return self._t.paginate(
+            f"/accounts/{account}/monitors", {"endpoint": endpoint, "transform_job": transform_job}
+        )
 
     def get_monitor(self, account: str, name: str) -> Json:
         result: Json = self._t.request("GET", f"/accounts/{account}/monitors/{name}")

@@ -44,6 +44,8 @@ def build(session: Session, caller: Caller, account: str | None = None) -> schem
     by_endpoint: dict[tuple[str, str], list[schemas.MonitorStatus]] = defaultdict(list)
     monitor_home: dict[tuple[str, str], str] = {}
     for monitor in monitors:
+        if monitor.endpoint_name is None:
+            continue  # a monitor on a batch transform job has no endpoint row
         execution = latest.get(monitor.id)
         monitor_home[(monitor.account_id, monitor.name)] = monitor.endpoint_name
         by_endpoint[(monitor.account_id, monitor.endpoint_name)].append(

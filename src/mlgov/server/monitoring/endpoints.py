@@ -1,4 +1,4 @@
-"""Monitoring routes: datasets, baselines, monitors on endpoints and their executions."""
+"""Monitoring routes: datasets, baselines, monitors on endpoints or transform jobs, executions."""
 
 from __future__ import annotations
 
@@ -167,9 +167,10 @@ def list_monitors(
     request: Request,
     page: PageParams,
     endpoint: Annotated[str | None, Query(max_length=63)] = None,
+    transform_job: Annotated[str | None, Query(max_length=63)] = None,
 ) -> Page[schemas.Monitor]:
     ctx = _ctx(request)
-    rows = service.list_monitors(ctx.session, ctx.account_id or "", page, endpoint)
+    rows = service.list_monitors(ctx.session, ctx.account_id or "", page, endpoint, transform_job)
     return Page[schemas.Monitor](
         items=[service.monitor_out(ctx.session, r) for r in rows[: page.page_size]],
         next_page_token=next_token(rows, page, key="name"),

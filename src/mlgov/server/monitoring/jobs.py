@@ -130,7 +130,8 @@ class _Job:
     execution_id: str
     account_id: str
     monitor_id: str
-    endpoint: str
+    partition: str  # the capture and ground-truth partition: an endpoint or transform-job-<name>
+    source: str  # "endpoint churn" or "transform job nightly", for messages
     kind: MonitorType
     settings: MonitorSettings
     start: datetime
@@ -171,7 +172,8 @@ def _load(session: Session, execution_id: str) -> _Job | None:
         execution_id=execution.id,
         account_id=monitor.account_id,
         monitor_id=monitor.id,
-        endpoint=monitor.endpoint_name,
+        partition=service.capture_partition(monitor),
+        source=service.source_of(monitor),
         kind=MonitorType(monitor.type),
         settings=service.monitor_settings(monitor),
         start=execution.window_start,
@@ -220,10 +222,12 @@ def _record(
 
 
 def _put_metrics(session: Session, monitor: Monitor, outcome: Outcome, now: datetime) -> None:
-    base = [
-        metric_schemas.Dimension(name="MonitorName", value=monitor.name),
-        metric_schemas.Dimension(name="EndpointName", value=monitor.endpoint_name),
-    ]
+    source = (
+        metric_schemas.Dimension(name="TransformJobName", value=monitor.transform_job_name)
+        if monitor.transform_job_name is not None
+        else metric_schemas.Dimension(name="EndpointName", value=monitor.endpoint_name or "")
+    )
+    base = [metric_schemas.Dimension(name="MonitorName", value=monitor.name), source]
     data = [
         metric_schemas.MetricDatum(
             metric_name=name[:255],
@@ -300,10 +304,10 @@ def _read_options(settings: MonitorSettings, names: Sequence[str] | None) -> Rea
 
 
 def _captures(blobs: BlobStore, job: _Job) -> list[str]:
-    files = storage.capture_files(blobs, job.account_id, job.endpoint, job.start, job.end)
+    files = storage.capture_files(blobs, job.account_id, job.partition, job.start, job.end)
     if not files:
         raise ExecutionFailed(
-            f"no captured data for endpoint {job.endpoint} between {job.start.isoformat()} and "
+            f"no captured data for {job.source} between {job.start.isoformat()} and "
             f"{job.end.isoformat()}"
         )
     return files
@@ -388,13 +392,11 @@ def _predictions(blobs: BlobStore, job: _Job, names: Sequence[str] | None) -> pa
 def _merged(blobs: BlobStore, job: _Job, now: datetime, *, required: bool) -> pa.Table:
     predictions = _predictions(blobs, job, job.settings.column_names)
     label_files = storage.ground_truth_files(
-        blobs, job.account_id, job.endpoint, job.start, max(now, job.end)
+        blobs, job.account_id, job.partition, job.start, max(now, job.end)
     )
     if not label_files:
         if required:
-            raise ExecutionFailed(
-                f"no ground truth for endpoint {job.endpoint} since {job.start.isoformat()}"
-            )
+            raise ExecutionFailed(f"no ground truth for {job.source} since {job.start.isoformat()}")
         return predictions
     with storage.fetched(blobs, label_files) as files:
         labels = pa.concat_tables([read_ground_truth(f) for f in files])

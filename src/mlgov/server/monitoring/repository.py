@@ -55,11 +55,17 @@ class MonitoringRepository:
         return self.session.get(Monitor, monitor_id)
 
     def monitors(
-        self, account_id: str, page: PageRequest, endpoint: str | None = None
+        self,
+        account_id: str,
+        page: PageRequest,
+        endpoint: str | None = None,
+        transform_job: str | None = None,
     ) -> Sequence[Monitor]:
         query = select(Monitor).where(Monitor.account_id == account_id).order_by(Monitor.name)
         if endpoint:
             query = query.where(Monitor.endpoint_name == endpoint)
+        if transform_job:
+            query = query.where(Monitor.transform_job_name == transform_job)
         if page.after:
             query = query.where(Monitor.name > page.after)
         return self.session.execute(query.limit(page.page_size + 1)).scalars().all()

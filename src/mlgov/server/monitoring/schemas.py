@@ -194,13 +194,28 @@ class MonitorSettings(Input):
 
 
 class MonitorCreate(Input):
+    """A monitor watches exactly one source: an ``endpoint`` or a batch ``transform_job``."""
+
     name: Name
-    endpoint: Name
+    endpoint: Name | None = Field(
+        default=None, description="The endpoint whose captures it checks."
+    )
+    transform_job: Name | None = Field(
+        default=None,
+        description="Or the batch transform job whose captures it checks (a job run with "
+        "capture on).",
+    )
     type: MonitorType = MonitorType.DATA_QUALITY
     baseline: Name | None = None
     settings: MonitorSettings = Field(default_factory=MonitorSettings)
     schedule: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     description: Annotated[str, StringConstraints(max_length=4000)] = ""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MonitorCreate:
+        if (self.endpoint is None) == (self.transform_job is None):
+            raise ValueError("give endpoint or transform_job (exactly one)")
+        return self
 
 
 class MonitorUpdate(Input):
@@ -217,7 +232,8 @@ class Monitor(BaseModel):
     id: str
     account_id: str
     name: str
-    endpoint: str
+    endpoint: str | None
+    transform_job: str | None
     type: MonitorType
     baseline: str | None
     settings: dict[str, Any]
@@ -261,7 +277,8 @@ class Execution(BaseModel):
     id: str
     account_id: str
     monitor: str
-    endpoint: str
+    endpoint: str | None
+    transform_job: str | None
     type: MonitorType
     status: ExecutionStatus
     trigger: str

@@ -24,6 +24,7 @@ from mlgov.errors import Conflict, ErrorCode, InvalidRequest, NotFound
 from mlgov.formats.baseline import ComparisonMethod, Constraints, Statistics
 from mlgov.formats.bias import BiasAnalysis
 from mlgov.formats.model_quality import ModelQualityConstraints, ModelQualityStatistics
+from mlgov.server.batch import service as batch
 from mlgov.server.db.base import utc_now
 from mlgov.server.kit.blobs import BlobStore
 from mlgov.server.kit.context import Caller
@@ -62,6 +63,21 @@ def monitor_resource(account_id: str, name: str) -> str:
 
 def _invalid(message: str) -> InvalidRequest:
     return InvalidRequest(message, code=ErrorCode.INVALID_MONITOR)
+
+
+def capture_partition(row: Monitor) -> str:
+    """Where its data is: the endpoint's capture (and ground-truth) partition, or the job's."""
+    if row.transform_job_name is not None:
+        return batch.capture_name(row.transform_job_name)
+    assert row.endpoint_name is not None
+    return row.endpoint_name
+
+
+def source_of(row: Monitor) -> str:
+    """What it watches, for messages: ``endpoint churn`` or ``transform job nightly``."""
+    if row.transform_job_name is not None:
+        return f"transform job {row.transform_job_name}"
+    return f"endpoint {row.endpoint_name}"
 
 
 # --- datasets ------------------------------------------------------------------------------------
@@ -326,9 +342,13 @@ def get_monitor(session: Session, account_id: str, name: str) -> Monitor:
 
 
 def list_monitors(
-    session: Session, account_id: str, page: PageRequest, endpoint: str | None = None
+    session: Session,
+    account_id: str,
+    page: PageRequest,
+    endpoint: str | None = None,
+    transform_job: str | None = None,
 ) -> Sequence[Monitor]:
-    return MonitoringRepository(session).monitors(account_id, page, endpoint)
+    return MonitoringRepository(session).monitors(account_id, page, endpoint, transform_job)
 
 
 def monitor_out(session: Session, row: Monitor) -> schemas.Monitor:
@@ -340,6 +360,7 @@ def monitor_out(session: Session, row: Monitor) -> schemas.Monitor:
         account_id=row.account_id,
         name=row.name,
         endpoint=row.endpoint_name,
+        transform_job=row.transform_job_name,
         type=MonitorType(row.type),
         baseline=baseline.name if baseline else None,
         settings=row.settings,
@@ -435,7 +456,16 @@ def create_monitor(
     repo = MonitoringRepository(session)
     if repo.monitor(account_id, data.name) is not None:
         raise Conflict(f"monitor {data.name} exists", code=ErrorCode.ALREADY_EXISTS)
-    serving.get_endpoint(session, account_id, data.endpoint)
+    if data.transform_job is not None:
+        job = batch.get_job(session, account_id, data.transform_job)  # TRANSFORM_JOB_NOT_FOUND
+        if not job.capture:
+            raise _invalid(
+                f"transform job {data.transform_job} does not capture its records: a monitor "
+                "needs a job created with capture on"
+            )
+    else:
+        assert data.endpoint is not None
+        serving.get_endpoint(session, account_id, data.endpoint)
     baseline = _resolve_baseline(session, account_id, data.type, data.baseline)
     settings = _model_quality_settings(data.type, data.settings, baseline)
     _check_settings(data.type, settings)
@@ -445,6 +475,7 @@ def create_monitor(
         account_id=account_id,
         name=data.name,
         endpoint_name=data.endpoint,
+        transform_job_name=data.transform_job,
         type=data.type.value,
         baseline_id=baseline.id if baseline else None,
         settings=settings.model_dump(mode="json", exclude_defaults=True),
@@ -526,6 +557,23 @@ def default_window(row: Monitor, at: datetime) -> tuple[datetime, datetime]:
     return at - DEFAULT_WINDOW, at
 
 
+def _job_window(session: Session, row: Monitor) -> tuple[datetime, datetime] | None:
+    """A transform job's run, when the monitor has no schedule or offsets and the job ran."""
+    if row.transform_job_name is None or row.schedule:
+        return None
+    settings = monitor_settings(row)
+    if settings.start_time_offset or settings.end_time_offset:
+        return None
+    try:
+        job = batch.get_job(session, row.account_id, row.transform_job_name)
+    except NotFound:
+        return None
+    if job.started_at is None or job.ended_at is None:
+        return None
+    # Every record is captured between the claim and the final status.
+    return job.started_at, job.ended_at + timedelta(seconds=1)
+
+
 def start_execution(
     session: Session,
     row: Monitor,
@@ -536,10 +584,11 @@ def start_execution(
     end: datetime | None = None,
     requested_by: str | None = None,
 ) -> MonitoringExecution:
-    """A Pending execution over ``[start, end)`` (default: the window a run now covers)."""
+    """A Pending execution over ``[start, end)`` (default: the window a run now covers; for a
+    monitor on a finished transform job without schedule or offsets, the job's run)."""
     now = now or utc_now()
     if start is None or end is None:
-        start, end = default_window(row, now)
+        start, end = _job_window(session, row) or default_window(row, now)
     if end <= start:
         raise InvalidRequest(
             f"the window is empty: end {end.isoformat()} is not after start {start.isoformat()}"
@@ -587,6 +636,7 @@ def execution_out(row: Monitor, execution: MonitoringExecution) -> schemas.Execu
         account_id=execution.account_id,
         monitor=row.name,
         endpoint=row.endpoint_name,
+        transform_job=row.transform_job_name,
         type=MonitorType(row.type),
         status=ExecutionStatus(execution.status),
         trigger=execution.trigger,
@@ -662,6 +712,7 @@ def finish(
             "MonitorName": row.name,
             "MonitorType": row.type,
             "EndpointName": row.endpoint_name,
+            "TransformJobName": row.transform_job_name,
             "ExecutionId": execution.id,
             "ExecutionStatus": status.value,
             "FailureReason": failure_reason,

@@ -1,11 +1,19 @@
-"""Baselines, monitors on endpoints and their executions."""
+"""Baselines, monitors on endpoints or batch transform jobs, and their executions."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlgov.server.db.base import Base, JSONDocument, UTCDateTime, utc_now
@@ -34,12 +42,17 @@ class Monitor(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "name"),
         Index("ix_monitors_due", "status", "next_run_at"),
+        CheckConstraint(
+            "(endpoint_name IS NULL) <> (transform_job_name IS NULL)", name="exactly_one_source"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(63))
-    endpoint_name: Mapped[str] = mapped_column(String(63))
+    # What it watches: an endpoint's captures, or a batch transform job's (exactly one).
+    endpoint_name: Mapped[str | None] = mapped_column(String(63))
+    transform_job_name: Mapped[str | None] = mapped_column(String(63))
     type: Mapped[str] = mapped_column(String(32))  # data_quality | model_quality | bias | custom
     baseline_id: Mapped[str | None] = mapped_column(
         ForeignKey("monitoring_baselines.id", ondelete="RESTRICT")
