@@ -4,12 +4,17 @@
    registers a version on it and streams it back, verifying the SHA-256; prints time, MB/s and the
    peak resident memory of the server and of the client, which must stay flat (a few chunks),
    not grow with the artifact.
-2. Drives model-version writes (register a version) and reads (describe a version) at
-   ``--clients`` concurrent clients against mlgov and, when it can be installed into
-   ``.venv-mlflow``, against MLflow's tracking server on the same machine, each one process on
-   SQLite; prints requests/s, p50/p99 and the ratio.
+2. Seeds ``--versions`` (default 1,000) model versions into one group of each system, one in ten
+   tagged ``tier=gold``, then drives a search over them (the gold versions of the group, one page
+   of 100: mlgov ``GET /model-versions?group=&tag=``, MLflow ``model-versions/search`` with
+   ``name = ... AND tags.tier = 'gold'``), model-version writes (register a version) and reads
+   (describe a version) at ``--clients`` concurrent clients against mlgov and, when it can be
+   installed into ``.venv-mlflow``, against MLflow's tracking server on the same machine, each one
+   process on SQLite; prints requests/s, p50/p99 and the ratio against the goal of DESIGN.md
+   section 7 (at least 5x MLflow on each operation).
 
-    python bench/registry.py [--artifact-mb 1024] [--seconds 10] [--clients 10] [--skip-mlflow]
+    python bench/registry.py [--artifact-mb 1024] [--seconds 10] [--clients 10] [--versions 1000]
+                             [--skip-mlflow]
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_VENV = ROOT / ".venv-mlflow"
 MLFLOW_VERSION = "3.17.2"
 MB = 1024 * 1024
+GOAL = 5.0
+OPERATIONS = (
+    ("search", "search by tag"),
+    ("write", "register a version"),
+    ("read", "describe a version"),
+)
+SEARCH_PAGE = 100
 
 Request = Callable[[httpx.AsyncClient, int], "asyncio.Future[httpx.Response] | object"]
 
@@ -111,6 +123,29 @@ async def drive(
     return latencies
 
 
+async def seed(
+    url: str, headers: dict[str, str], count: int, clients: int, request: Request
+) -> float:
+    """Send ``request(client, n)`` for n in 0..count-1 over ``clients`` connections; seconds."""
+    numbers = iter(range(count))
+    started = time.perf_counter()
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        for n in numbers:
+            response = await request(client, n)  # type: ignore[misc]
+            response.raise_for_status()
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as c:
+        await asyncio.gather(*(worker(c) for _ in range(clients)))
+    return time.perf_counter() - started
+
+
+def tier(n: int) -> str:
+    """One version in ten is gold: the search finds ``versions / 10`` of them."""
+    return "gold" if n % 10 == 0 else "silver"
+
+
 def _timed(
     url: str, headers: dict[str, str], clients: int, seconds: float, request: Request
 ) -> list[float]:
@@ -125,13 +160,32 @@ def row(system: str, operation: str, latencies: list[float], seconds: float) -> 
     return f"| {system:<7} | {operation:<22} | {rate:>8.0f} | {p50:>7.1f} | {p99:>7.1f} |", rate
 
 
-def mlgov_rates(server: Server, clients: int, seconds: float) -> dict[str, tuple[str, float]]:
+def mlgov_rates(
+    server: Server, clients: int, seconds: float, versions: int
+) -> tuple[dict[str, tuple[str, float]], float]:
     sha = hashlib.sha256(b"small model").hexdigest()
     with Client(server.url, api_key=server.token) as client:
         client.registry.create_group("bench", "fast")
+        client.registry.create_group("bench", "search")
         client.registry.create_version("bench", "fast", flavor="sklearn", artifact=b"small model")
     group = "/api/v1/accounts/bench/model-groups/fast"
     body = {"artifact_sha256": sha, "flavor": "sklearn", "metrics": {"auc": 0.9}}
+    headers = {"authorization": f"Bearer {server.token}"}
+
+    def add(c: httpx.AsyncClient, n: int) -> object:
+        tags = {"tier": tier(n), "team": "fraud"}
+        return c.post(
+            "/api/v1/accounts/bench/model-groups/search/versions", json={**body, "tags": tags}
+        )
+
+    seeded = asyncio.run(seed(server.url, headers, versions, clients, add))
+    query = {"group": "search", "tag": "tier=gold", "page_size": SEARCH_PAGE}
+    found = httpx.get(f"{server.url}/api/v1/accounts/bench/model-versions", params=query,
+                      headers=headers).json()["items"]  # fmt: skip
+    assert len(found) == min(SEARCH_PAGE, -(-versions // 10)), len(found)
+
+    def search(c: httpx.AsyncClient, _n: int) -> object:
+        return c.get("/api/v1/accounts/bench/model-versions", params=query)
 
     def write(c: httpx.AsyncClient, _n: int) -> object:
         return c.post(f"{group}/versions", json=body)
@@ -139,16 +193,11 @@ def mlgov_rates(server: Server, clients: int, seconds: float) -> dict[str, tuple
     def read(c: httpx.AsyncClient, _n: int) -> object:
         return c.get(f"{group}/versions/1")
 
-    headers = {"authorization": f"Bearer {server.token}"}
+    calls = {"search": search, "write": write, "read": read}
     return {
-        op: row(
-            "mlgov", label, asyncio.run(drive(server.url, headers, clients, seconds, fn)), seconds
-        )
-        for op, label, fn in (
-            ("write", "register a version", write),
-            ("read", "describe a version", read),
-        )
-    }
+        op: row("mlgov", label, _timed(server.url, headers, clients, seconds, calls[op]), seconds)
+        for op, label in OPERATIONS
+    }, seeded
 
 
 def ensure_mlflow() -> Path | None:
@@ -167,7 +216,9 @@ def ensure_mlflow() -> Path | None:
     return MLFLOW_VENV / "bin" / "mlflow"
 
 
-def mlflow_rates(clients: int, seconds: float) -> dict[str, tuple[str, float]] | None:
+def mlflow_rates(
+    clients: int, seconds: float, versions: int
+) -> tuple[dict[str, tuple[str, float]], float] | None:
     executable = ensure_mlflow()
     if executable is None:
         return None
@@ -194,9 +245,26 @@ def mlflow_rates(clients: int, seconds: float) -> dict[str, tuple[str, float]] |
             time.sleep(0.1)
         else:
             return None
-        httpx.post(f"{url}{api}/registered-models/create", json={"name": "fast"}).raise_for_status()
+        for name in ("fast", "search"):
+            created = httpx.post(f"{url}{api}/registered-models/create", json={"name": name})
+            created.raise_for_status()
         version = {"name": "fast", "source": "s3://bench-models/fast/model"}
         httpx.post(f"{url}{api}/model-versions/create", json=version).raise_for_status()
+
+        def add(c: httpx.AsyncClient, n: int) -> object:
+            tags = [{"key": "tier", "value": tier(n)}, {"key": "team", "value": "fraud"}]
+            return c.post(
+                f"{api}/model-versions/create",
+                json={"name": "search", "source": "s3://bench-models/search/model", "tags": tags},
+            )
+
+        seeded = asyncio.run(seed(url, {}, versions, clients, add))
+        query = {"filter": "name = 'search' AND tags.tier = 'gold'", "max_results": SEARCH_PAGE}
+        found = httpx.get(f"{url}{api}/model-versions/search", params=query).json()
+        assert len(found["model_versions"]) == min(SEARCH_PAGE, -(-versions // 10)), found
+
+        def search(c: httpx.AsyncClient, _n: int) -> object:
+            return c.get(f"{api}/model-versions/search", params=query)
 
         def write(c: httpx.AsyncClient, _n: int) -> object:
             return c.post(f"{api}/model-versions/create", json=version)
@@ -204,13 +272,11 @@ def mlflow_rates(clients: int, seconds: float) -> dict[str, tuple[str, float]] |
         def read(c: httpx.AsyncClient, _n: int) -> object:
             return c.get(f"{api}/model-versions/get", params={"name": "fast", "version": "1"})
 
+        calls = {"search": search, "write": write, "read": read}
         return {
-            op: row("MLflow", label, _timed(url, {}, clients, seconds, fn), seconds)
-            for op, label, fn in (
-                ("write", "register a version", write),
-                ("read", "describe a version", read),
-            )
-        }
+            op: row("MLflow", label, _timed(url, {}, clients, seconds, calls[op]), seconds)
+            for op, label in OPERATIONS
+        }, seeded
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -223,26 +289,36 @@ def main() -> None:
     parser.add_argument("--artifact-mb", type=int, default=1024)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args()
 
     with running_server() as server:
-        print("\n".join(artifact_round_trip(server, args.artifact_mb)))
-        ours = mlgov_rates(server, args.clients, args.seconds)
-    theirs = None if args.skip_mlflow else mlflow_rates(args.clients, args.seconds)
+        if args.artifact_mb > 0:
+            print("\n".join(artifact_round_trip(server, args.artifact_mb)))
+        ours, our_seed = mlgov_rates(server, args.clients, args.seconds, args.versions)
+    measured = None if args.skip_mlflow else mlflow_rates(args.clients, args.seconds, args.versions)
+    theirs, their_seed = measured if measured else (None, None)
+    matches = min(SEARCH_PAGE, -(-args.versions // 10))
     print(
         f"\nregistry API, one server process each on SQLite, {args.clients} concurrent clients, "
-        f"{args.seconds:.0f} s per operation\n"
+        f"{args.seconds:.0f} s per operation; search: the {matches} tier=gold versions among "
+        f"{args.versions:,} versions of one group, one page\n"
     )
+    print(f"seeding {args.versions:,} versions: mlgov {our_seed:.1f} s", end="")
+    print(f", MLflow {their_seed:.1f} s\n" if their_seed is not None else "\n")
     print("| system  | operation              |    req/s |  p50 ms |  p99 ms |")
     print("|---------|------------------------|----------|---------|---------|")
-    for op in ("write", "read"):
+    for op, _label in OPERATIONS:
         print(ours[op][0])
         if theirs:
             print(theirs[op][0])
     if theirs:
-        for op in ("write", "read"):
-            print(f"mlgov / MLflow, {op}: {ours[op][1] / theirs[op][1]:.1f}x")
+        print(f"\ngoal (DESIGN.md section 7): at least {GOAL:.0f}x MLflow on each operation")
+        for op, _label in OPERATIONS:
+            ratio = ours[op][1] / theirs[op][1]
+            verdict = "met" if ratio >= GOAL else "NOT met"
+            print(f"mlgov / MLflow, {op}: {ratio:.1f}x ({verdict})")
     elif not args.skip_mlflow:
         print("MLflow could not be installed or started; its rows are missing")
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+from sqlalchemy import select
 from typer.testing import Result
 
+from mlgov.server.registry.tables import ModelVersion
 from tests.cli.conftest import Cli
 
 
@@ -108,6 +112,102 @@ def test_cards_write_revise_status_export(cli: Cli, tmp_path: Path) -> None:
     html = tmp_path / "card.html"
     cli("cards", "export", "churn", "1", *dev, "--format", "html", "--to", str(html))
     assert "<html" in html.read_text().lower()
+
+
+def test_versions_list_since_until(cli: Cli, app: FastAPI, tmp_path: Path) -> None:
+    _accounts(cli)
+    dev = ("--account", "fraud-dev")
+    cli("models", "create", "churn", *dev)
+    artifact = str(_file(tmp_path))
+    for _ in range(3):
+        cli("versions", "create", "churn", *dev, "--flavor", "sklearn", "--artifact", artifact)
+    now = datetime.now(UTC)
+    created = {1: now - timedelta(days=10), 2: now - timedelta(days=2), 3: now - timedelta(hours=1)}
+    with app.state.runtime.session_factory() as session:
+        for row in session.execute(select(ModelVersion)).scalars():
+            row.created_at = created[row.version]
+        session.commit()
+
+    def listed(*options: str) -> list[int]:
+        return [
+            v["version"] for v in as_json(cli("versions", "list", *dev, *options, "-o", "json"))
+        ]
+
+    assert listed() == [1, 2, 3]
+    # Durations count back from now.
+    assert listed("--since", "3d") == [2, 3]
+    assert listed("--until", "1d") == [1, 2]
+    assert listed("--since", "3d", "--until", "1d") == [2]
+    assert listed("--since", "30m") == []
+    assert listed("--since", "1w", "--tag", "missing") == []
+    # ISO 8601: with an offset, or without one (taken as UTC).
+    v2 = created[2]
+    assert listed("--since", (v2 - timedelta(minutes=1)).astimezone().isoformat()) == [2, 3]
+    naive = (v2 + timedelta(minutes=1)).replace(tzinfo=None).isoformat()
+    assert listed("--until", naive) == [1, 2]
+    assert listed("--since", naive) == [3]
+    bad = cli("versions", "list", *dev, "--since", "last tuesday", code=2)
+    assert "is not a time" in bad.stderr
+
+
+def test_cards_import_and_export_json(cli: Cli, tmp_path: Path) -> None:
+    _accounts(cli)
+    dev = ("--account", "fraud-dev")
+    cli("models", "create", "churn", *dev)
+    artifact = str(_file(tmp_path))
+    for _ in range(2):
+        cli("versions", "create", "churn", *dev, "--flavor", "sklearn", "--artifact", artifact,
+            "--metric", "auc=0.9")  # fmt: skip
+    described = tmp_path / "describe-model-card.json"
+    described.write_text(
+        json.dumps(
+            {
+                "ModelCardName": "churn-sagemaker",
+                "ModelCardStatus": "PendingReview",
+                "Content": json.dumps(
+                    {
+                        "model_overview": {"model_description": "predicts churn"},
+                        "intended_uses": {"risk_rating": "Medium", "purpose_of_model": "retention"},
+                    }
+                ),
+            }
+        )
+    )
+    imported = as_json(cli("cards", "import", "churn", "1", *dev, str(described), "-o", "json"))
+    assert imported["revision"] == 1
+    assert imported["status"] == "PendingReview" and imported["risk_rating"] == "Medium"
+    assert imported["content"]["model_overview"]["model_description"] == "predicts churn"
+
+    # JSON export: the SageMaker DescribeModelCard shape, to stdout or to a file.
+    exported = json.loads(cli("cards", "export", "churn", "1", *dev, "--format", "json").stdout)
+    assert exported["ModelCardStatus"] == "PendingReview" and exported["ModelCardVersion"] == 1
+    content = exported["Content"]
+    assert content["intended_uses"]["purpose_of_model"] == "retention"
+    assert content["intended_uses"]["risk_rating"] == "Medium"
+    assert content["model_package_details"]["model_package_version"] == 1
+    target = tmp_path / "card.json"
+    done = cli("cards", "export", "churn", "1", *dev, "-f", "json", "--to", str(target))
+    assert json.loads(target.read_text()) == exported and "wrote the card as json" in done.stderr
+
+    # An exported card imports into another version; the package details are that version's.
+    again = as_json(cli("cards", "import", "churn", "2", *dev, str(target), "-o", "json"))
+    assert again["status"] == "PendingReview" and again["risk_rating"] == "Medium"
+    second = json.loads(cli("cards", "export", "churn", "2", *dev, "-f", "json").stdout)
+    assert second["Content"]["model_overview"] == content["model_overview"]
+    assert second["Content"]["model_package_details"]["model_package_version"] == 2
+
+    # Bad input: not an object, not JSON inside, no such file.
+    listing = tmp_path / "list.json"
+    listing.write_text("[1, 2]")
+    not_object = cli("cards", "import", "churn", "1", *dev, str(listing), code=2)
+    assert "JSON object" in not_object.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({"Content": "{not json"}))
+    refused = cli("cards", "import", "churn", "1", *dev, str(broken), code=1)
+    assert refused.stderr.startswith("ERROR INVALID_MODEL_CARD: ")
+    cli("cards", "import", "churn", "1", *dev, str(tmp_path / "missing.json"), code=2)
+    revisions = as_json(cli("cards", "revisions", "churn", "1", *dev, "-o", "json"))
+    assert [r["revision"] for r in revisions] == [1]
 
 
 def test_grants_share_a_group_with_another_account(cli: Cli) -> None:

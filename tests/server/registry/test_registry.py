@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -22,6 +25,7 @@ from mlgov import (
     PreconditionFailed,
 )
 from mlgov.server.kit.outbox import OutboxEvent
+from mlgov.server.registry.tables import ModelVersion
 from tests.server.conftest import Team
 
 ARTIFACT = b"\x00weights\x01" * 1000
@@ -83,6 +87,174 @@ def test_version_with_artifact_lineage_and_search(team: Team, tmp_path: Path) ->
     assert missing.value.code == "ARTIFACT_NOT_FOUND"
     with pytest.raises(NotFound):
         register(team.scientist, parent_version=99)
+
+
+def pages(http: TestClient, token: str, **params: Any) -> list[list[int]]:
+    """Walk ``GET /model-versions`` by its tokens; the version numbers of each page."""
+    found: list[list[int]] = []
+    query: dict[str, Any] = dict(params)
+    for _ in range(50):
+        answer = http.get(
+            "/api/v1/accounts/fraud-dev/model-versions",
+            params=query,
+            headers={"authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200, answer.text
+        found.append([v["version"] for v in answer.json()["items"]])
+        if not answer.json()["next_page_token"]:
+            return found
+        query["next_page_token"] = answer.json()["next_page_token"]
+    raise AssertionError("pagination did not end")
+
+
+def test_tag_filter_finds_matches_beyond_the_first_page(
+    team: Team, http: TestClient, admin_token: str
+) -> None:
+    tags: dict[int, dict[str, str]] = {
+        1: {},
+        2: {"stage": "candidate"},
+        3: {"stage": "dev"},
+        4: {"stage": "candidate"},
+        5: {"release": "yes"},
+        6: {"stage": "candidate", 'we"ird.key': "a=b"},
+    }
+    for number in range(1, 7):
+        assert register(team.scientist, tags=tags[number])["version"] == number
+    reg = team.scientist.registry
+
+    # The only match is outside the first page of the unfiltered listing.
+    assert [v["version"] for v in reg.search_versions("fraud-dev", tag="release", page_size=2)] == [
+        5
+    ]
+    assert pages(http, admin_token, tag="release", page_size=2) == [[5]]
+    assert pages(http, admin_token, tag="release=yes", page_size=2) == [[5]]
+    assert pages(http, admin_token, tag="release=no", page_size=2) == [[]]
+    # Every page is full until the last, and the last issues no token.
+    assert pages(http, admin_token, tag="stage=candidate", page_size=1) == [[2], [4], [6]]
+    assert pages(http, admin_token, tag="stage", page_size=2) == [[2, 3], [4, 6]]
+    assert pages(http, admin_token, tag="stage", page_size=3) == [[2, 3, 4], [6]]
+    # Keys are matched literally (quotes, dots) and the value is split at the first '='.
+    assert pages(http, admin_token, tag='we"ird.key=a=b', page_size=1) == [[6]]
+    assert pages(http, admin_token, tag="we", page_size=1) == [[]]
+    # With the other filters.
+    team.approver.registry.approve("fraud-dev", "fraud", 4)
+    assert pages(
+        http, admin_token, tag="stage=candidate", approval_status="Approved", page_size=1
+    ) == [[4]]
+    assert pages(http, admin_token, tag="stage", group="fraud", page_size=4) == [[2, 3, 4, 6]]
+
+
+def test_created_range_filter(app: FastAPI, team: Team, http: TestClient, admin_token: str) -> None:
+    moments = {
+        1: datetime(2026, 1, 1, tzinfo=UTC),
+        2: datetime(2026, 2, 1, tzinfo=UTC),
+        3: datetime(2026, 3, 1, tzinfo=UTC),
+        4: datetime(2026, 4, 1, tzinfo=UTC),
+    }
+    for number in moments:
+        register(team.scientist, tags={"stage": "candidate"} if number % 2 == 0 else {})
+    with app.state.runtime.session_factory() as session:
+        for row in session.execute(select(ModelVersion)).scalars():
+            row.created_at = moments[row.version]
+        session.commit()
+    reg = team.scientist.registry
+
+    def between(after: datetime | None, before: datetime | None, **more: Any) -> list[int]:
+        found = reg.search_versions(
+            "fraud-dev", created_after=after, created_before=before, page_size=1, **more
+        )
+        return [v["version"] for v in found]
+
+    # created_after is inclusive, created_before exclusive: ranges tile without overlap.
+    assert between(moments[2], None) == [2, 3, 4]
+    assert between(None, moments[3]) == [1, 2]
+    assert between(moments[2], moments[4]) == [2, 3]
+    assert between(datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 2, 15, tzinfo=UTC)) == [2]
+    assert between(moments[4], moments[1]) == []
+    assert between(datetime(2027, 1, 1, tzinfo=UTC), None) == []
+    assert between(moments[2], None, tag="stage") == [2, 4]
+    # Another offset names the same instant.
+    assert pages(http, admin_token, created_after="2026-02-01T01:00:00+01:00", page_size=2) == [
+        [2, 3],
+        [4],
+    ]
+    # A time without an offset is ambiguous and refused.
+    naive = http.get(
+        "/api/v1/accounts/fraud-dev/model-versions",
+        params={"created_after": "2026-02-01T00:00:00"},
+        headers={"authorization": f"Bearer {admin_token}"},
+    )
+    assert naive.status_code == 422 and naive.json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_idempotency_key_replays_a_registration(
+    app: FastAPI, team: Team, http: TestClient, admin_token: str
+) -> None:
+    team.scientist.registry.create_group("fraud-dev", "fraud")
+    sha = team.scientist.registry.upload_artifact("fraud-dev", ARTIFACT)["sha256"]
+    url = "/api/v1/accounts/fraud-dev/model-groups/fraud/versions"
+    headers = {"authorization": f"Bearer {admin_token}", "idempotency-key": "register-1"}
+    body = {"flavor": "sklearn", "artifact_sha256": sha, "metrics": {"auc": 0.9}}
+    first = http.post(url, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    replay = http.post(url, json=body, headers=headers)
+    assert replay.status_code == 201 and replay.json() == first.json()
+    reused = http.post(url, json={**body, "metrics": {"auc": 0.8}}, headers=headers)
+    assert reused.status_code == 409
+    assert reused.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # One version and one event: the replay did not register again.
+    assert [v["version"] for v in team.scientist.registry.search_versions("fraud-dev")] == [1]
+    assert len(events(app, "Model Version State Change")) == 1
+    # A new key is a new request.
+    again = http.post(url, json=body, headers={**headers, "idempotency-key": "register-2"})
+    assert again.status_code == 201 and again.json()["version"] == 2
+
+
+def _chunked(data: bytes, size: int = 1000) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def test_idempotency_key_on_a_streamed_upload_compares_the_bytes(
+    app: FastAPI, team: Team, http: TestClient, admin_token: str
+) -> None:
+    url = "/api/v1/accounts/fraud-dev/artifacts"
+    headers = {
+        "authorization": f"Bearer {admin_token}",
+        "content-type": "application/octet-stream",
+        "idempotency-key": "upload-1",
+    }
+    first = http.post(url, content=_chunked(ARTIFACT), headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["sha256"] == hashlib.sha256(ARTIFACT).hexdigest()
+    replay = http.post(url, content=_chunked(ARTIFACT, 777), headers=headers)
+    assert replay.status_code == 201 and replay.json() == first.json()
+
+    other = b"other weights" * 500
+    reused = http.post(url, content=_chunked(other), headers=headers)
+    assert reused.status_code == 409, reused.text
+    assert reused.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # The refused upload never reached the endpoint: its bytes were not stored.
+    assert not app.state.runtime.blobs.exists(hashlib.sha256(other).hexdigest())
+    # Neither does a prefix of the first bytes, nor the same bytes to another route, pass.
+    prefix = http.post(url, content=ARTIFACT[:-1], headers=headers)
+    assert prefix.status_code == 409
+    elsewhere = http.post(
+        "/api/v1/accounts/fraud-prod/artifacts", content=ARTIFACT, headers=headers
+    )
+    assert elsewhere.status_code == 409
+
+    fresh = http.post(url, content=other, headers={**headers, "idempotency-key": "upload-2"})
+    assert fresh.status_code == 201 and fresh.json()["sha256"] == hashlib.sha256(other).hexdigest()
+    assert (
+        http.post(url, content=other, headers={**headers, "idempotency-key": "upload-2"}).json()
+        == fresh.json()
+    )
+    # A failed first use stores nothing: the key stays free for a corrected retry.
+    empty = http.post(url, content=b"", headers={**headers, "idempotency-key": "upload-3"})
+    assert empty.status_code == 422
+    retried = http.post(url, content=other, headers={**headers, "idempotency-key": "upload-3"})
+    assert retried.status_code == 201
 
 
 def test_corrupted_artifact_is_detected_on_download(

@@ -47,6 +47,9 @@ class Replay(Exception):
         self.status_code = status_code
         self.body = body
 
+    async def confirm(self) -> None:
+        """Raise instead if the request turns out not to be the stored one (streamed bodies)."""
+
 
 def infer_scope(path: str) -> Scope:
     for marker, scope in PATH_SCOPES:
@@ -77,10 +80,14 @@ class AuditedRoute(APIRoute):
         action = self.action
         streams_body = self.streams_body
         data_body = self.data_body
+        from mlgov.server.kit import idempotency  # it builds on this module's Replay
 
         async def audited_handler(request: Request) -> Response:
             runtime: Runtime = request.app.state.runtime
             request.state.data_body = data_body
+            if streams_body:
+                # An Idempotency-Key on a streamed body is checked against the bytes as they pass.
+                request = idempotency.watch_stream(request)
             # The body is read before the gate so that a slow upload holds nobody up.
             body, body_error = b"", None
             try:
@@ -109,12 +116,14 @@ class AuditedRoute(APIRoute):
                 try:
                     response = await handler(request)
                 except Replay as replay:
+                    await replay.confirm()
                     response = Response(
                         replay.body, status_code=replay.status_code, media_type="application/json"
                     )
                     ctx.extra["replayed"] = True
                 if response.status_code >= 400:
                     raise InvalidRequest(f"request failed with status {response.status_code}")
+                await idempotency.settle(ctx, request)
                 await run_in_threadpool(_commit_success, runtime, ctx, request, body, response)
             except Exception as exc:
                 response = await _fail(runtime, ctx, request, body, exc)
@@ -160,9 +169,13 @@ def request_parameters(request: Request, body: bytes) -> dict[str, Any]:
     return params
 
 
+def request_hasher(request: Request) -> hashlib._Hash:
+    """A SHA-256 over the request line; the body (whole, or as it streams) is added to it."""
+    return hashlib.sha256(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+
+
 def request_hash(request: Request, body: bytes) -> str:
-    digest = hashlib.sha256()
-    digest.update(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
+    digest = request_hasher(request)
     digest.update(body)
     return digest.hexdigest()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from mlgov.server.kit.pagination import PageRequest
@@ -85,7 +86,13 @@ class RegistryRepository:
         version_ids: Sequence[str] | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        tag: tuple[str, str | None] | None = None,
     ) -> Sequence[ModelVersion]:
+        """One page (``page_size + 1`` rows, for :func:`next_token`) of the matching versions.
+
+        Every filter, the tag included, is a predicate of the query itself: filtering the fetched
+        page afterwards would lose matches beyond it and end the pagination early.
+        """
         query = (
             select(ModelVersion)
             .where(ModelVersion.account_id == account_id)
@@ -101,9 +108,29 @@ class RegistryRepository:
             query = query.where(ModelVersion.created_at >= created_after)
         if created_before:
             query = query.where(ModelVersion.created_at < created_before)
+        if tag is not None:
+            query = query.where(self._has_tag(*tag))
         if page.after:
             query = query.where(ModelVersion.id > page.after)
         return self.session.execute(query.limit(page.page_size + 1)).scalars().all()
+
+    def _has_tag(self, key: str, value: str | None) -> ColumnElement[bool]:
+        """The version's tags hold ``key`` (with ``value``, when given).
+
+        PostgreSQL asks the JSONB document directly (``?`` and ``@>``). SQLite looks the key up
+        among the document's entries (``json_each``) rather than through a JSON path, so that any
+        key, quotes and dots included, is matched literally.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            tags = type_coerce(ModelVersion.tags, JSONB)
+            return tags.has_key(key) if value is None else tags.contains({key: value})
+        entries = func.json_each(ModelVersion.tags).table_valued(
+            "key", "value", joins_implicitly=True
+        )
+        condition = entries.c.key == key
+        if value is not None:
+            condition = condition & (entries.c.value == value)
+        return select(literal(1)).select_from(entries).where(condition).exists()
 
     def group_names(self, group_ids: Sequence[str]) -> dict[str, str]:
         if not group_ids:

@@ -206,7 +206,7 @@ def search_versions(
     repo = RegistryRepository(session)
     group_id = get_group(session, account_id, query.group).id if query.group else None
     version_ids = repo.alias_version_ids(account_id, query.alias) if query.alias else None
-    rows = repo.search_versions(
+    return repo.search_versions(
         account_id,
         page,
         group_id=group_id,
@@ -214,12 +214,16 @@ def search_versions(
         version_ids=version_ids,
         created_after=query.created_after,
         created_before=query.created_before,
+        tag=_tag_filter(query.tag),
     )
-    if query.tag is None:
-        return rows
-    # Tag filters run over the page in Python so that they behave the same on both databases.
-    key, _, value = query.tag.partition("=")
-    return [row for row in rows if key in row.tags and (not value or row.tags[key] == value)]
+
+
+def _tag_filter(tag: str | None) -> tuple[str, str | None] | None:
+    """``key`` or ``key=value`` (split at the first ``=``; ``key=`` is the same as ``key``)."""
+    if tag is None:
+        return None
+    key, _, value = tag.partition("=")
+    return key, value or None
 
 
 @dataclass(frozen=True)
