@@ -93,6 +93,51 @@ def test_transform_jobs(cli: Cli, tmp_path: Path, app: FastAPI) -> None:
     assert "GROUP:VERSION" in bad.stderr
 
 
+def test_transform_job_ground_truth(cli: Cli, tmp_path: Path, app: FastAPI) -> None:
+    cli("accounts", "create", "fraud-dev", "--environment", "dev")
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(pickle.dumps(MODEL))
+    dev = ("--account", "fraud-dev")
+    cli("models", "create", "churn", *dev)
+    cli("versions", "create", "churn", *dev, "--flavor", "sklearn", "--artifact", str(artifact))
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b\n1,2\n3,4\n")
+    cli("transform-jobs", "create", "nightly", *dev, "--model", "churn:1", "--data", str(data),
+        "--capture")  # fmt: skip
+    cli("transform-jobs", "create", "plain", *dev, "--model", "churn:1", "--data", str(data))
+    run_pending(app.state.runtime)
+
+    stored = json.loads(
+        cli("transform-jobs", "ground-truth", "nightly", *dev, "--label", "nightly-0=1",
+            "--label", "nightly-1=0", "-o", "json").stdout
+    )  # fmt: skip
+    account_id = json.loads(cli("accounts", "get", "fraud-dev", "-o", "json").stdout)["id"]
+    assert stored["records"] == 2
+    assert stored["path"].startswith(f"ground-truth/{account_id}/transform-job-nightly/")
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        json.dumps(
+            {
+                "groundTruthData": {"data": "1", "encoding": "CSV"},
+                "eventMetadata": {"eventId": "nightly-1"},
+                "eventVersion": "0",
+            }
+        )
+        + "\n"
+    )
+    from_file = cli("transform-jobs", "ground-truth", "nightly", *dev, "--file", str(labels))
+    assert "transform-job-nightly" in from_file.stdout
+
+    neither = cli("transform-jobs", "ground-truth", "nightly", *dev, code=2)
+    assert "--label" in neither.stderr
+    missing = cli("transform-jobs", "ground-truth", "nope", *dev, "--label", "nope-0=1", code=1)
+    assert missing.stderr.startswith("ERROR TRANSFORM_JOB_NOT_FOUND")
+    uncaptured = cli(
+        "transform-jobs", "ground-truth", "plain", *dev, "--label", "plain-0=1", code=1
+    )
+    assert uncaptured.stderr.startswith("ERROR INVALID_REQUEST") and "capture" in uncaptured.stderr
+
+
 def test_dashboard(cli: Cli, tmp_path: Path) -> None:
     cli("accounts", "create", "fraud-dev", "--environment", "dev")
     artifact = tmp_path / "model.pkl"

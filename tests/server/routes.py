@@ -68,6 +68,11 @@ SAMPLE_BODIES: dict[str, Any] = {
         "eventMetadata": {"eventId": f"inference-{n}"},
         "eventVersion": "0",
     },
+    "PutTransformJobGroundTruth": lambda n: {
+        "groundTruthData": {"data": "1", "encoding": "CSV"},
+        "eventMetadata": {"eventId": f"captured-{n}-0"},
+        "eventVersion": "0",
+    },
     # events
     "CreateEventBus": lambda n: {"name": f"bus-{n}"},
     "PutEventBusPermission": lambda n: {},
@@ -248,6 +253,10 @@ class World:
             self.admin.registry.grant(target, "g", values["grantee"], ["read"])
         values["endpoint"] = "e"
         values["transform_job"] = "j"
+        if verb == "PutTransformJobGroundTruth":  # labels need a job that captures its rows
+            values["transform_job"] = self.admin.serving.create_transform_job(
+                target, f"captured-{n}", "g", 1, data_sha256=_sha(DATASET), capture=True
+            )["name"]
         if verb == "DeleteEndpoint":
             values["endpoint"] = self.admin.serving.create_endpoint(
                 target, f"doomed-{n}", [{"group": "g", "version": 1}]

@@ -1,7 +1,8 @@
-"""``mlgov transform-jobs``: score a dataset with a registry version, offline."""
+"""``mlgov transform-jobs``: score a dataset with a registry version, offline; label its rows."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, notice, render_list, render_object
-from mlgov.cli._params import Account
+from mlgov.cli._params import Account, parse_labels
 
 app = typer.Typer(no_args_is_help=True, help="Batch transform: score datasets, capture the rows.")
 
@@ -77,3 +78,34 @@ def download(
     with connect() as client:
         got = client.serving.download_transform_output(account, name, to)
     notice(f"wrote {got['size']} bytes to {got['path']} (sha256 verified)")
+
+
+@app.command("ground-truth")
+def ground_truth(
+    name: Name,
+    account: Account,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="INFERENCE_ID=LABEL", help="One label (ids JOB-ROW); repeat for more."
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="Ground-truth JSON lines (SageMaker)."),
+    ] = None,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Send the true labels of a captured job's rows, joined on their inference ids (JOB-ROW)."""
+    if (label is None) == (file is None):
+        raise typer.BadParameter("give --label ID=LABEL (repeatable) or --file")
+    with connect() as client:
+        if file is not None:
+            records = [
+                json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line
+            ]
+            stored = client.serving.put_transform_job_ground_truth(account, name, records)
+        else:
+            labels = parse_labels(label, "--label")
+            stored = client.serving.put_transform_job_ground_truth(account, name, labels)
+    render_object(stored, output)

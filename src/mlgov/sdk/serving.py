@@ -1,4 +1,5 @@
-"""Endpoints: deploy registry versions, invoke them, send ground truth for their captures."""
+"""Endpoints and batch transform: deploy registry versions, invoke them, score datasets, send
+ground truth for their captures."""
 
 from __future__ import annotations
 
@@ -118,6 +119,11 @@ class ServingApi:
         self, account: str, name: str, labels: Mapping[str, Any] | Iterable[Mapping[str, Any]]
     ) -> Json:
         """Labels by inference id (``{"inference-1": 1, ...}``) or ground-truth records."""
+        return self._post_ground_truth(f"{self._endpoint(account, name)}/ground-truth", labels)
+
+    def _post_ground_truth(
+        self, path: str, labels: Mapping[str, Any] | Iterable[Mapping[str, Any]]
+    ) -> Json:
         if isinstance(labels, Mapping):
             records: Iterable[Mapping[str, Any]] = (
                 {
@@ -131,7 +137,7 @@ class ServingApi:
             records = labels
         body = "".join(json.dumps(record) + "\n" for record in records)
         response = self._t.http.post(
-            f"{API_PREFIX}{self._endpoint(account, name)}/ground-truth",
+            f"{API_PREFIX}{path}",
             content=body,
             headers={"content-type": "application/x-ndjson"},
         )
@@ -189,6 +195,15 @@ class ServingApi:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"transform job {name} is still {job['status']}")
             time.sleep(poll)
+
+    def put_transform_job_ground_truth(
+        self, account: str, name: str, labels: Mapping[str, Any] | Iterable[Mapping[str, Any]]
+    ) -> Json:
+        """Labels for a captured job's rows, by inference id (``{"nightly-0": 1, ...}``, ids
+        ``<job>-<row>``) or as ground-truth records; the job's monitors merge them."""
+        return self._post_ground_truth(
+            f"/accounts/{account}/transform-jobs/{name}/ground-truth", labels
+        )
 
     def download_transform_output(self, account: str, name: str, target: str | Path) -> Json:
         """Stream the Parquet output to ``target``, checking its SHA-256."""

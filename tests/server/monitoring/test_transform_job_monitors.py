@@ -194,6 +194,113 @@ def test_model_quality_monitor_on_a_transform_job_merges_dropped_ground_truth(
     assert "accuracy" in violated
 
 
+def test_model_quality_monitor_on_a_transform_job_merges_labels_sent_through_the_api(
+    app: FastAPI, admin: Client
+) -> None:
+    admin.identity.create_account(ACCOUNT, "dev")
+    _register(admin, ACCOUNT, 0.9)  # always the positive class
+    admin.monitoring.upload_dataset(
+        ACCOUNT,
+        "validation.csv",
+        _csv({"probability": np.full(100, 0.9), "label": np.array([1] * 90 + [0] * 10)}),
+    )
+    admin.monitoring.create_baseline(
+        ACCOUNT,
+        "mq",
+        type="model_quality",
+        dataset="validation.csv",
+        model_quality={
+            "problem_type": "BinaryClassification",
+            "probability_attribute": "probability",
+        },
+    )
+    _transform(app, admin, "scoring", np.ones((40, 2)))
+    admin.monitoring.create_monitor(
+        ACCOUNT,
+        "scoring-quality",
+        transform_job="scoring",
+        type="model_quality",
+        baseline="mq",
+        settings={
+            "model_quality": {"problem_type": "BinaryClassification", "probability_attribute": "0"}
+        },
+    )
+    # Half the rows by the map form, the other half as SageMaker records.
+    first = admin.serving.put_transform_job_ground_truth(
+        ACCOUNT, "scoring", {f"scoring-{row}": row % 2 for row in range(20)}
+    )
+    second = admin.serving.put_transform_job_ground_truth(
+        ACCOUNT,
+        "scoring",
+        [
+            {
+                "groundTruthData": {"data": str(row % 2), "encoding": "CSV"},
+                "eventMetadata": {"eventId": f"scoring-{row}"},
+                "eventVersion": "0",
+            }
+            for row in range(20, 40)
+        ],
+    )
+    account_id = admin.identity.get_account(ACCOUNT)["id"]
+    assert (first["records"], second["records"]) == (20, 20)
+    assert first["path"].startswith(f"ground-truth/{account_id}/transform-job-scoring/")
+
+    started = admin.monitoring.start_execution(ACCOUNT, "scoring-quality")
+    assert _run(app, datetime.now(UTC)) == {started["id"]: "CompletedWithViolations"}
+    execution = admin.monitoring.get_execution(ACCOUNT, "scoring-quality", started["id"])
+    assert execution["summary"]["records"] == 40
+    assert execution["summary"]["metrics"]["accuracy"] == pytest.approx(0.5)
+    records = list(admin.audit.records(action="serving:PutTransformJobGroundTruth"))
+    assert [r["eventName"] for r in records] == ["PutTransformJobGroundTruth"] * 2
+
+
+def test_transform_job_ground_truth_refusals(app: FastAPI, admin: Client) -> None:
+    admin.identity.create_account(ACCOUNT, "dev")
+    admin.identity.create_account("other", "dev")
+    for account in (ACCOUNT, "other"):
+        _register(admin, account, 0.5)
+    admin.serving.create_transform_job("other", "theirs", "g", 1, data=b"a,b\n1,2\n", capture=True)
+    admin.serving.create_transform_job(ACCOUNT, "uncaptured", "g", 1, data=b"a,b\n1,2\n")
+    admin.serving.create_transform_job(
+        ACCOUNT, "captured", "g", 1, data=b"a,b\n1,2\n", capture=True
+    )
+
+    with pytest.raises(NotFound) as unknown:
+        admin.serving.put_transform_job_ground_truth(ACCOUNT, "nope", {"nope-0": 1})
+    assert unknown.value.code == "TRANSFORM_JOB_NOT_FOUND"
+    with pytest.raises(NotFound) as elsewhere:  # another account's job is not this account's
+        admin.serving.put_transform_job_ground_truth(ACCOUNT, "theirs", {"theirs-0": 1})
+    assert elsewhere.value.code == "TRANSFORM_JOB_NOT_FOUND"
+    with pytest.raises(InvalidRequest) as uncaptured:
+        admin.serving.put_transform_job_ground_truth(ACCOUNT, "uncaptured", {"uncaptured-0": 1})
+    assert uncaptured.value.code == "INVALID_REQUEST" and "capture" in uncaptured.value.message
+    # The endpoint route's validation: a record without its event id, or no record at all.
+    bad_bodies: list[Any] = [[{"groundTruthData": {"data": "1"}}], {}]
+    for bad in bad_bodies:
+        with pytest.raises(InvalidRequest) as invalid:
+            admin.serving.put_transform_job_ground_truth(ACCOUNT, "captured", bad)
+        assert invalid.value.code == "INVALID_DATA"
+    assert not app.state.runtime.blobs.fs.exists(f"{app.state.runtime.blobs.root}/ground-truth")
+
+    # A key of this account cannot label the other account's job.
+    admin.identity.create_principal("team-admin")
+    admin.identity.bind_role("team-admin", "OrgAdmin", account=ACCOUNT)
+    team = client_for(app, admin.identity.create_key("team-admin")["secret"])
+    with pytest.raises(AccessDenied):
+        team.serving.put_transform_job_ground_truth("other", "theirs", {"theirs-0": 1})
+    # A data scientist does not operate serving: the action is granted where PutGroundTruth is.
+    admin.identity.create_principal("scientist")
+    admin.identity.bind_role("scientist", "DataScientist", account=ACCOUNT)
+    scientist = client_for(app, admin.identity.create_key("scientist")["secret"])
+    with pytest.raises(AccessDenied):
+        scientist.serving.put_transform_job_ground_truth(ACCOUNT, "captured", {"captured-0": 1})
+    admin.identity.create_principal("engineer")
+    admin.identity.bind_role("engineer", "MLEngineer", account=ACCOUNT)
+    engineer = client_for(app, admin.identity.create_key("engineer")["secret"])
+    stored = engineer.serving.put_transform_job_ground_truth(ACCOUNT, "captured", {"captured-0": 1})
+    assert stored["records"] == 1
+
+
 def test_a_monitor_names_one_source_in_its_own_account(app: FastAPI, admin: Client) -> None:
     admin.identity.create_account(ACCOUNT, "dev")
     admin.identity.create_account("other", "dev")

@@ -1,4 +1,4 @@
-"""Batch transform routes: create a job, follow it, download its output."""
+"""Batch transform routes: create a job, follow it, download its output, label its rows."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
 from mlgov.server.kit.routing import Router
 from mlgov.server.kit.runtime import Runtime
+from mlgov.server.serving.schemas import GroundTruthAccepted
 
 router = Router(tags=["batch"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
@@ -80,3 +81,24 @@ async def download_output(request: Request, transform_job: str) -> StreamingResp
             "content-disposition": f'attachment; filename="{transform_job}.parquet"',
         },
     )
+
+
+@router.post(
+    JOB + "/ground-truth",
+    action="serving:PutTransformJobGroundTruth",
+    data_body=True,
+    openapi_extra={"requestBody": {"content": {"application/x-ndjson": {}}}},
+)
+async def put_ground_truth(request: Request, transform_job: str) -> GroundTruthAccepted:
+    """Ground-truth JSON lines (SageMaker layout) for the job's captured rows, joined on their
+    inference ids (``<job>-<row>``), stored durably under the hour they arrived."""
+    ctx = _ctx(request)
+    body = await request.body()
+    runtime: Runtime = request.app.state.runtime
+
+    def store() -> GroundTruthAccepted:
+        return service.put_ground_truth(
+            ctx.session, runtime.blobs, ctx.account_id or "", transform_job, body
+        )
+
+    return await run_in_threadpool(store)

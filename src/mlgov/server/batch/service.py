@@ -33,14 +33,15 @@ from mlgov.server.db.base import utc_now
 from mlgov.server.db.engine import unit_of_work
 from mlgov.server.identity.tables import Account
 from mlgov.server.kit import outbox
-from mlgov.server.kit.blobs import BlobRef
+from mlgov.server.kit.blobs import BlobRef, BlobStore
 from mlgov.server.kit.context import Caller
 from mlgov.server.kit.ids import new_id
 from mlgov.server.kit.pagination import PageRequest
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.registry import service as registry
 from mlgov.server.registry.repository import RegistryRepository
-from mlgov.server.serving.service import pin_version
+from mlgov.server.serving import schemas as serving_schemas
+from mlgov.server.serving import service as serving
 
 SOURCE = "mlgov.serving"
 JOB_CHANGE = "Transform Job State Change"
@@ -92,7 +93,7 @@ def create_job(
         id=new_id("tj"),
         account_id=account.id,
         name=data.name,
-        model=pin_version(session, account, data.group, data.version),
+        model=serving.pin_version(session, account, data.group, data.version),
         input=data.input.model_dump(),
         capture=data.capture,
         status=schemas.JobStatus.PENDING.value,
@@ -104,6 +105,21 @@ def create_job(
     session.flush()
     _event(session, job)
     return job
+
+
+def put_ground_truth(
+    session: Session, blobs: BlobStore, account_id: str, name: str, body: bytes
+) -> serving_schemas.GroundTruthAccepted:
+    """Labels for the job's captured rows (inference ids ``<job>-<row>``), stored as an
+    endpoint's are, under ``ground-truth/<account id>/transform-job-<name>/...``."""
+    job = get_job(session, account_id, name)
+    if not job.capture:
+        raise InvalidRequest(
+            f"transform job {name} does not capture its records: ground truth needs a job "
+            "created with capture on",
+            code=ErrorCode.INVALID_REQUEST,
+        )
+    return serving.put_ground_truth(blobs, account_id, capture_name(job.name), body)
 
 
 def _event(session: Session, job: TransformJob) -> None:

@@ -181,6 +181,8 @@ async def put_ground_truth(request: Request, endpoint: str) -> schemas.GroundTru
 
     def store() -> schemas.GroundTruthAccepted:
         row = service.get_endpoint(ctx.session, ctx.account_id or "", endpoint)
-        return service.put_ground_truth(_runtime(request).blobs, ctx.account_id or "", row, body)
+        return service.put_ground_truth(
+            _runtime(request).blobs, ctx.account_id or "", row.name, body
+        )
 
     return await run_in_threadpool(store)

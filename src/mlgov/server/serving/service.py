@@ -309,13 +309,17 @@ def capture_record(
 
 
 def put_ground_truth(
-    blobs: BlobStore, account_id: str, endpoint: Endpoint, body: bytes
+    blobs: BlobStore, account_id: str, source: str, body: bytes
 ) -> schemas.GroundTruthAccepted:
-    """Validate ground-truth JSON lines and store them, durably, under the hour they arrived."""
+    """Validate ground-truth JSON lines and store them, durably, under the hour they arrived.
+
+    ``source`` names the capture partition: an endpoint's name, or a transform job's
+    ``transform-job-<name>``; the labels go to ``ground-truth/<account id>/<source>/...``.
+    """
     table = read_ground_truth(body)  # raises INVALID_DATA naming the first bad record
     if table.num_rows == 0:
         raise InvalidRequest("no ground-truth records in the body", code=ErrorCode.INVALID_DATA)
-    partition = Partition(account_id, endpoint.name, hour_of(datetime.now(UTC)))
+    partition = Partition(account_id, source, hour_of(datetime.now(UTC)))
     prefix = partition.prefix.replace("capture/", "ground-truth/", 1)
     relative = f"{prefix}/{new_id('gt')}.jsonl"
     path = f"{blobs.root}/{relative}"
