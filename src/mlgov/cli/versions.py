@@ -131,7 +131,7 @@ def list_(
     until: Until = None,
     output: OutputOption = Format.TABLE,
 ) -> None:
-    """Search the account's versions, newest first."""
+    """Search the account's versions, oldest first."""
     with connect() as client:
         found = client.registry.search_versions(
             account,
