@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test test-sqlite lint format demo bench bench-api bench-registry bench-monitoring bench-events bench-telemetry clean
+.PHONY: venv test test-sqlite lint format demo bench bench-api bench-registry bench-monitoring bench-events bench-telemetry bench-serving clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
-bench: bench-api bench-registry bench-monitoring bench-events bench-telemetry
+bench: bench-api bench-registry bench-monitoring bench-events bench-telemetry bench-serving
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py
@@ -49,6 +49,9 @@ bench-events: $(STAMP)
 
 bench-telemetry: $(STAMP)
 	$(BIN)/python bench/telemetry.py
+
+bench-serving: $(STAMP)
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) .venv-bench .venv-mlflow .mypy_cache .ruff_cache .pytest_cache

@@ -188,7 +188,10 @@ def _commit_success(
 
     elements: Any = None
     content = getattr(response, "body", b"")  # streamed responses have none
-    if not ctx.action.read_only and content:
+    if getattr(request.state, "data_body", False):
+        # The answer to data (predictions, per-row results) is data too: size and type only.
+        elements = {"bytes": len(content), "content_type": response.headers.get("content-type")}
+    elif not ctx.action.read_only and content:
         try:
             elements = json.loads(bytes(content))
         except ValueError:
