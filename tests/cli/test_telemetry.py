@@ -68,6 +68,12 @@ def test_metrics_put_get_list(cli: Cli) -> None:
 
 def test_alarms_commands(cli: Cli) -> None:
     cli("accounts", "create", "fraud-dev", "--environment", "dev")
+    pager = '{"source": ["com.example.pager"]}'  # a rule that alarm actions name
+    rule = json.loads(
+        cli(
+            "events", "rules", "put", "pager", "-a", "fraud-dev", "--pattern", pager, "-o", "json"
+        ).stdout
+    )
     cli(
         "alarms",
         "put",
@@ -93,13 +99,13 @@ def test_alarms_commands(cli: Cli) -> None:
         "--treat-missing-data",
         "notBreaching",
         "--alarm-action",
-        "pager",
+        "mlgov:events:fraud-dev:rule/default/pager",
     )
     cli("alarms", "put-composite", "-a", "fraud-dev", "composite", "--rule", "ALARM(latency-high)")
     described = json.loads(
         cli("alarms", "describe", "-a", "fraud-dev", "latency-high", "-o", "json").stdout
     )
-    assert described["datapoints_to_alarm"] == 2 and described["alarm_actions"] == ["pager"]
+    assert described["datapoints_to_alarm"] == 2 and described["alarm_actions"] == [rule["arn"]]
     listed = cli("alarms", "list", "-a", "fraud-dev").stdout
     assert "latency-high" in listed and "composite" in listed and "INSUFFICIENT_DATA" in listed
 

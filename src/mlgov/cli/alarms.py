@@ -13,7 +13,14 @@ from mlgov.cli._params import Account, parse_labels
 app = typer.Typer(no_args_is_help=True, help="Alarms: thresholds over metrics, and composites.")
 
 Name = Annotated[str, typer.Argument(metavar="NAME", help="Alarm name.")]
-Actions = Annotated[list[str] | None, typer.Option(metavar="TARGET", help="Repeat for more.")]
+Actions = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="RULE_ARN",
+        help="An event rule (mlgov:events:ACCOUNT:rule/BUS/RULE) whose targets get the state "
+        "change on a transition into this state; repeat for more (at most 5).",
+    ),
+]
 ALARM_COLUMNS = [
     Column("NAME", "name"),
     Column("KIND", "kind"),
@@ -194,7 +201,7 @@ def enable_actions(account: Account, name: Name, output: OutputOption = Format.T
 
 @app.command("disable-actions")
 def disable_actions(account: Account, name: Name, output: OutputOption = Format.TABLE) -> None:
-    """Keep state changes and events, but name no action targets in them."""
+    """Keep state changes and their events, but deliver nothing to the alarm's actions."""
     with connect() as client:
         render_object(client.alarms.disable_actions(account, name), output)
 

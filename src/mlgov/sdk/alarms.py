@@ -39,7 +39,14 @@ class AlarmsApi:
     ) -> Json:
         """Create or replace. ``config`` takes the other fields: ``datapoints_to_alarm``,
         ``treat_missing_data``, ``unit``, ``description``, ``actions_enabled``,
-        ``alarm_actions``, ``ok_actions``, ``insufficient_data_actions``."""
+        ``alarm_actions``, ``ok_actions``, ``insufficient_data_actions``.
+
+        An action is an event rule's ARN, ``mlgov:events:<account>:rule/<bus>/<rule>`` (its
+        ``arn``, see :meth:`EventsApi.get_rule <mlgov.sdk.events.EventsApi.get_rule>`): the rule's
+        targets get the state change event on a transition into that state. Anything else, or a
+        rule that does not exist, raises ``InvalidRequest`` (``INVALID_TARGET``); another
+        account's rule without a permission on its bus, ``AccessDenied``
+        (``CROSS_ACCOUNT_TARGET_DENIED``)."""
         if statistic is None and extended_statistic is None:
             statistic = "Average"
         body: dict[str, Any] = {

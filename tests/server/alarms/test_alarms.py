@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from mlgov import AccessDenied, Client, Conflict, InvalidRequest, NotFound
@@ -30,14 +31,29 @@ ALARM_CONFIG = {
     "datapoints_to_alarm": 2,
     "threshold": 100.0,
     "comparison_operator": "GreaterThanThreshold",
-    "alarm_actions": ["mlgov:events:acct:bus/default:target/pager"],
-    "ok_actions": ["mlgov:events:acct:bus/default:target/chat"],
 }
+# Actions name event rules by ARN; the ``account`` fixture creates these two.
+NOBODY = {"source": ["com.example.nobody"]}
+
+
+def rule_arn(account: str, rule: str) -> str:
+    return f"mlgov:events:{account}:rule/default/{rule}"
+
+
+def with_actions(account: str) -> dict[str, object]:
+    return {
+        **ALARM_CONFIG,
+        "alarm_actions": [rule_arn(account, "pager")],
+        "ok_actions": [rule_arn(account, "chat")],
+    }
 
 
 @pytest.fixture
 def account(admin: Client) -> str:
-    return str(admin.identity.create_account("fraud-dev", "dev")["id"])
+    account_id = str(admin.identity.create_account("fraud-dev", "dev")["id"])
+    for rule in ("pager", "chat"):
+        admin.events.put_rule(account_id, rule, NOBODY)
+    return account_id
 
 
 def put(app: FastAPI, account: str, minute: int, value: float, name: str = "latency") -> None:
@@ -76,7 +92,7 @@ def events(app: FastAPI) -> list[dict]:  # type: ignore[type-arg]
 def test_metric_alarm_lifecycle_with_events_and_history(
     app: FastAPI, admin: Client, account: str
 ) -> None:
-    created = admin.alarms.put_metric_alarm(account, "latency-high", **ALARM_CONFIG)
+    created = admin.alarms.put_metric_alarm(account, "latency-high", **with_actions(account))
     assert created["state_value"] == "INSUFFICIENT_DATA"
     assert created["state_reason"] == "Unchecked: Initial alarm creation"
     assert created["arn"] == f"mlgov:alarms:{account}:alarm/latency-high"
@@ -101,10 +117,7 @@ def test_metric_alarm_lifecycle_with_events_and_history(
     assert detail["state"]["value"] == "ALARM"
     assert json.loads(detail["state"]["reasonData"])["statistic"] == "Average"
     assert detail["previousState"]["value"] == "INSUFFICIENT_DATA"
-    assert detail["actions"] == {
-        "enabled": True,
-        "targets": ["mlgov:events:acct:bus/default:target/pager"],
-    }
+    assert detail["actions"] == {"enabled": True, "targets": [rule_arn(account, "pager")]}
     metric_stat = detail["configuration"]["metrics"][0]["metricStat"]
     assert metric_stat["metric"] == {
         "namespace": NS,
@@ -118,9 +131,7 @@ def test_metric_alarm_lifecycle_with_events_and_history(
     for minute in (4, 5, 6):
         put(app, account, minute, 10.0)
     assert evaluate(app, 7).transitions == [(created["arn"], "ALARM", "OK")]
-    assert events(app)[-1]["detail"]["actions"]["targets"] == [
-        "mlgov:events:acct:bus/default:target/chat"
-    ]
+    assert events(app)[-1]["detail"]["actions"]["targets"] == [rule_arn(account, "chat")]
     history = list(admin.alarms.history(account, "latency-high"))
     assert [h["item_type"] for h in history] == [
         "StateUpdate",
@@ -178,7 +189,7 @@ def test_five_minute_period_slides_every_minute(app: FastAPI, admin: Client, acc
 
 
 def test_set_state_disable_actions_and_describe(app: FastAPI, admin: Client, account: str) -> None:
-    admin.alarms.put_metric_alarm(account, "a", **ALARM_CONFIG)
+    admin.alarms.put_metric_alarm(account, "a", **with_actions(account))
     admin.alarms.disable_actions(account, "a")
     forced = admin.alarms.set_state(account, "a", "ALARM", "drill", '{"drill": true}')
     assert forced["state_value"] == "ALARM" and forced["state_reason"] == "drill"
@@ -213,6 +224,31 @@ def test_bad_metric_alarms_are_4xx(admin: Client, account: str, change: dict, wo
         admin.alarms.put_metric_alarm(account, "bad", **{**ALARM_CONFIG, **change})
 
 
+@pytest.mark.parametrize(
+    "operator",
+    [
+        "LessThanLowerOrGreaterThanUpperThreshold",
+        "LessThanLowerThreshold",
+        "GreaterThanUpperThreshold",
+    ],
+)
+def test_anomaly_band_operators_are_refused_clearly(
+    app: FastAPI, admin: Client, admin_token: str, account: str, operator: str
+) -> None:
+    http = TestClient(app)
+    response = http.put(
+        f"/api/v1/accounts/{account}/alarms/band",
+        json={**ALARM_CONFIG, "comparison_operator": operator},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_REQUEST"
+    assert "body.comparison_operator" in error["message"]
+    assert "anomaly detection band" in error["message"] and "not support" in error["message"]
+    assert list(admin.alarms.list(account)) == []
+
+
 def test_composite_alarms(app: FastAPI, admin: Client, account: str) -> None:
     admin.alarms.put_metric_alarm(account, "cpu", **ALARM_CONFIG)
     admin.alarms.put_metric_alarm(account, "deploy", **ALARM_CONFIG)
@@ -220,8 +256,9 @@ def test_composite_alarms(app: FastAPI, admin: Client, account: str) -> None:
         account,
         "cpu-not-deploying",
         f"ALARM(cpu) AND NOT ALARM(mlgov:alarms:{account}:alarm/deploy)",
-        alarm_actions=["pager"],
+        alarm_actions=["mlgov:events:fraud-dev:rule/default/pager"],  # by account name
     )
+    assert composite["alarm_actions"] == [rule_arn(account, "pager")]  # stored canonical
     assert composite["kind"] == "composite" and composite["state_value"] == "INSUFFICIENT_DATA"
     admin.alarms.put_composite_alarm(account, "outer", 'OK("cpu-not-deploying") OR FALSE')
 
@@ -240,7 +277,7 @@ def test_composite_alarms(app: FastAPI, admin: Client, account: str) -> None:
     assert json.loads(detail["state"]["reasonData"])["triggeringAlarms"] == [
         {"arn": f"mlgov:alarms:{account}:alarm/cpu", "state": {"value": "ALARM"}}
     ]
-    assert detail["actions"]["targets"] == ["pager"]
+    assert detail["actions"]["targets"] == [rule_arn(account, "pager")]
 
     with pytest.raises(Conflict) as in_use:
         admin.alarms.delete(account, "cpu")

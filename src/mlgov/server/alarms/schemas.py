@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from mlgov.server.alarms.evaluation import ComparisonOperator, State, TreatMissingData
 from mlgov.server.metrics.schemas import Dimension, MetricName, Namespace, Statistic, Unit
@@ -14,9 +14,19 @@ from mlgov.server.metrics.schemas import Dimension, MetricName, Namespace, Stati
 AlarmName = Annotated[
     str, StringConstraints(min_length=1, max_length=255, pattern=r'^[^\x00-\x1f\x7f/"]+$')
 ]
+# An action names an event rule by ARN, ``mlgov:events:<account>:rule/<bus>/<rule>``; the
+# rule's targets get the alarm's state change (checked in the service against existing rules).
 ActionRef = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 Actions = Annotated[list[ActionRef], Field(max_length=5)]
 Text = Annotated[str, StringConstraints(max_length=1024)]
+
+
+# CloudWatch's operators for alarms on an anomaly detection band: mlgov has no anomaly model.
+ANOMALY_BAND_OPERATORS = (
+    "LessThanLowerOrGreaterThanUpperThreshold",
+    "LessThanLowerThreshold",
+    "GreaterThanUpperThreshold",
+)
 
 
 class AlarmKind(StrEnum):
@@ -55,6 +65,18 @@ class MetricAlarmPut(AlarmActions):
     threshold: Annotated[float, Field(allow_inf_nan=False)]
     comparison_operator: ComparisonOperator
     treat_missing_data: TreatMissingData = TreatMissingData.MISSING
+
+    @field_validator("comparison_operator", mode="before")
+    @classmethod
+    def _no_anomaly_band(cls, value: Any) -> Any:
+        if value in ANOMALY_BAND_OPERATORS:
+            raise ValueError(
+                f"{value} compares with an anomaly detection band, which mlgov does not "
+                "support (it has no anomaly detection model); use "
+                + ", ".join(o.value for o in ComparisonOperator)
+                + " with a static threshold"
+            )
+        return value
 
 
 class CompositeAlarmPut(AlarmActions):

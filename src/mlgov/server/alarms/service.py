@@ -2,8 +2,10 @@
 
 Every state transition (evaluation or SetAlarmState) writes a history item and an ``Alarm State
 Change`` event (source ``mlgov.alarms``) into the outbox in the same transaction. The event carries
-the alarm's actions for the new state (opaque target references, empty while actions are
-disabled); the event bus routes and delivers them. Services never commit.
+the alarm's actions for the new state (event rule ARNs, checked when the alarm is put; empty while
+actions are disabled); the event bus's dispatcher delivers the event to those rules' targets as it
+does for rules that match (:func:`mlgov.server.events.service.route_directed`). Services never
+commit.
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from mlgov.server.alarms.evaluation import (
 from mlgov.server.alarms.repository import AlarmsRepository
 from mlgov.server.alarms.tables import Alarm, AlarmHistory
 from mlgov.server.db.base import utc_now
+from mlgov.server.events import service as event_bus
 from mlgov.server.kit import outbox
 from mlgov.server.kit.context import Caller
 from mlgov.server.kit.ids import new_id
 from mlgov.server.kit.pagination import PageRequest
 from mlgov.server.metrics import service as metrics
+from mlgov.server.metrics.collector import collector_paused
 from mlgov.server.metrics.repository import MetricsRepository
 
 SOURCE = "mlgov.alarms"
@@ -103,11 +107,49 @@ def _validate_metric_alarm(data: schemas.MetricAlarmPut) -> int:
     return m
 
 
-def _apply_actions(alarm: Alarm, data: schemas.AlarmActions) -> None:
-    alarm.actions_enabled = data.actions_enabled
-    alarm.alarm_actions = list(data.alarm_actions)
-    alarm.ok_actions = list(data.ok_actions)
-    alarm.insufficient_data_actions = list(data.insufficient_data_actions)
+@dataclass(frozen=True)
+class _Actions:
+    enabled: bool
+    alarm: list[str]
+    ok: list[str]
+    insufficient_data: list[str]
+
+
+def _check_actions(session: Session, account_id: str, data: schemas.AlarmActions) -> _Actions:
+    """Every action must be the ARN of an existing event rule this account may send to: its
+    targets receive the state change, through the event bus's delivery (retries, dead letters).
+    Returned canonical (account ids) and without duplicates; raises 400 ``INVALID_TARGET`` or
+    403 ``CROSS_ACCOUNT_TARGET_DENIED``."""
+
+    def check(field_name: str, refs: list[str]) -> list[str]:
+        checked = [
+            event_bus.check_action(session, account_id, ref, f"{field_name}[{i}]")
+            for i, ref in enumerate(refs)
+        ]
+        return list(dict.fromkeys(checked))
+
+    return _Actions(
+        enabled=data.actions_enabled,
+        alarm=check("alarm_actions", data.alarm_actions),
+        ok=check("ok_actions", data.ok_actions),
+        insufficient_data=check("insufficient_data_actions", data.insufficient_data_actions),
+    )
+
+
+def _configuration_dump(data: schemas.AlarmActions, actions: _Actions) -> dict[str, Any]:
+    return {
+        **data.model_dump(mode="json"),
+        "alarm_actions": actions.alarm,
+        "ok_actions": actions.ok,
+        "insufficient_data_actions": actions.insufficient_data,
+    }
+
+
+def _apply_actions(alarm: Alarm, actions: _Actions) -> None:
+    alarm.actions_enabled = actions.enabled
+    alarm.alarm_actions = actions.alarm
+    alarm.ok_actions = actions.ok
+    alarm.insufficient_data_actions = actions.insufficient_data
 
 
 def _new_alarm(account_id: str, name: str, kind: str, caller: Caller, now: datetime) -> Alarm:
@@ -168,6 +210,7 @@ def put_metric_alarm(
     """Create or replace; replacing keeps the current state, as PutMetricAlarm does."""
     now = now or utc_now()
     m = _validate_metric_alarm(data)
+    actions = _check_actions(session, account_id, data)
     alarm = _existing(session, account_id, name, "metric")
     created = alarm is None
     if alarm is None:
@@ -187,7 +230,7 @@ def put_metric_alarm(
     alarm.threshold = data.threshold
     alarm.comparison_operator = data.comparison_operator.value
     alarm.treat_missing_data = data.treat_missing_data.value
-    _apply_actions(alarm, data)
+    _apply_actions(alarm, actions)
     alarm.updated_at = now
     if created:
         session.add(alarm)
@@ -196,7 +239,7 @@ def put_metric_alarm(
         alarm,
         "ConfigurationUpdate",
         f'Alarm "{name}" {"created" if created else "updated"}',
-        {"configuration": data.model_dump(mode="json")},
+        {"configuration": _configuration_dump(data, actions)},
         now,
     )
     session.flush()
@@ -272,13 +315,14 @@ def put_composite_alarm(
         raise InvalidRequest(
             "alarm_rule would make a cycle of composite alarms", code=ErrorCode.INVALID_ALARM_RULE
         )
+    actions = _check_actions(session, account_id, data)
     alarm = _existing(session, account_id, name, "composite")
     created = alarm is None
     if alarm is None:
         alarm = _new_alarm(account_id, name, "composite", caller, now)
     alarm.description = data.description
     alarm.alarm_rule = data.alarm_rule
-    _apply_actions(alarm, data)
+    _apply_actions(alarm, actions)
     alarm.updated_at = now
     if created:
         session.add(alarm)
@@ -287,7 +331,7 @@ def put_composite_alarm(
         alarm,
         "ConfigurationUpdate",
         f'Alarm "{name}" {"created" if created else "updated"}',
-        {"configuration": data.model_dump(mode="json")},
+        {"configuration": _configuration_dump(data, actions)},
         now,
     )
     session.flush()
@@ -608,10 +652,13 @@ def evaluate_all(session: Session, now: datetime | None = None) -> EvaluationRep
     report = EvaluationReport()
     end = metrics.epoch(now) - metrics.epoch(now) % MINUTE
     repo = AlarmsRepository(session)
-    rows = repo.metric_alarm_rows()
-    if rows:
-        _evaluate_metric_alarms(session, rows, end, now, report)
-    _evaluate_composites(session, now, report)
+    # A round builds tens of thousands of short-lived rows, dicts and strings (history, events):
+    # with the collector running, each full pass over them cost more than the writes.
+    with collector_paused():
+        rows = repo.metric_alarm_rows()
+        if rows:
+            _evaluate_metric_alarms(session, rows, end, now, report)
+        _evaluate_composites(session, now, report)
     return report
 
 

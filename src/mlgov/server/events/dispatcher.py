@@ -5,7 +5,8 @@ Three steps, each its own unit of work, so any number of workers can run them at
 1. :meth:`Dispatcher.route_outbox` claims committed outbox events in order (``FOR UPDATE SKIP
    LOCKED`` on PostgreSQL, the write lock on SQLite), matches them against the rules of their
    account's bus, archives them, writes one delivery row per (event, target) and marks them
-   dispatched, all in one transaction.
+   dispatched, all in one transaction. Events that name rules themselves (an alarm's actions)
+   get delivery rows for those rules' targets too (:func:`service.route_directed`).
 2. :meth:`Dispatcher.deliver_due` claims due deliveries the same way, counts the attempt and
    pushes ``next_attempt_at`` out by a lease, and commits *before* sending. A worker that dies
    mid-send leaves the row to be claimed again when the lease runs out: at least once.
@@ -115,6 +116,7 @@ class Dispatcher:
                         envelope = json.loads(row.body)
                         service.archive_event(session, view, envelope, row.body)
                         service.route(session, view, envelope)
+                        service.route_directed(session, view, envelope)  # alarm actions
                     row.dispatched_at = now
             return len(rows)
 

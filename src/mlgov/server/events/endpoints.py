@@ -57,6 +57,7 @@ def _rule_out(request: Request, row: EventRule, bus: str) -> schemas.Rule:
                 )
             },
             "event_bus": bus,
+            "arn": service.rule_arn(row.account_id, bus, row.name),
         }
     )
 

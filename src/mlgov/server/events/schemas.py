@@ -103,6 +103,7 @@ class RulePut(Input):
 
 class Rule(Output):
     id: str
+    arn: str = Field(description="mlgov:events:<account>:rule/<bus>/<rule>; alarm actions name it.")
     account_id: str
     event_bus: str
     name: str

@@ -8,6 +8,7 @@ the dispatcher then :func:`route` s each one to the matching rules' targets as d
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -463,25 +464,206 @@ def route(
     for rule in matched:
         for target in view.targets.get(rule.id, ()):
             session.add(
-                EventDelivery(
-                    id=new_id("ed"),
-                    account_id=view.bus.account_id,
-                    event_id=str(envelope.get("id")),
-                    event_time=event_time,
-                    body=body,
-                    rule_id=rule.id,
-                    rule_name=rule.name,
-                    target_row_id=target.id,
-                    target_id=target.target_id,
-                    replay_name=replay_name,
-                    status=PENDING,
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
+                _delivery(
+                    view.bus.account_id, envelope, body, event_time, now, rule, target, replay_name
                 )
             )
             count += 1
     return count
+
+
+def _delivery(
+    account_id: str,
+    envelope: dict[str, Any],
+    body: str,
+    event_time: datetime,
+    now: datetime,
+    rule: EventRule,
+    target: EventTarget,
+    replay_name: str | None = None,
+) -> EventDelivery:
+    """A pending delivery of one event to one target of ``rule`` (owned by ``account_id``)."""
+    return EventDelivery(
+        id=new_id("ed"),
+        account_id=account_id,
+        event_id=str(envelope.get("id")),
+        event_time=event_time,
+        body=body,
+        rule_id=rule.id,
+        rule_name=rule.name,
+        target_row_id=target.id,
+        target_id=target.target_id,
+        replay_name=replay_name,
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+# --- rule ARNs: how alarm actions name targets ---------------------------------------------------
+
+RULE_ARN_FORM = "mlgov:events:<account>:rule/<bus>/<rule>"
+_RULE_ARN = re.compile(
+    r"^mlgov:events:(?P<account>[A-Za-z0-9._\-]{1,64}):rule/"
+    r"(?P<bus>[A-Za-z0-9][A-Za-z0-9._\-]{0,63})/(?P<rule>[A-Za-z0-9][A-Za-z0-9._\-]{0,63})$"
+)
+# Events whose producer names rules to deliver to directly, besides pattern routing: an alarm's
+# actions for its new state (``detail.actions.targets``, empty while its actions are disabled).
+# Only outbox events are read this way; the ``mlgov.`` sources are refused to PutEvents.
+DIRECTED_EVENTS = {("mlgov.alarms", "Alarm State Change")}
+
+
+def rule_arn(account_id: str, bus_name: str, rule_name: str) -> str:
+    return f"mlgov:events:{account_id}:rule/{bus_name}/{rule_name}"
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    account: str  # an account id (or name, as given)
+    bus: str
+    rule: str
+
+
+def parse_rule_arn(ref: str) -> RuleRef | None:
+    found = _RULE_ARN.match(ref)
+    if found is None:
+        return None
+    return RuleRef(found["account"], found["bus"], found["rule"])
+
+
+def _find_rule(
+    session: Session, ref: RuleRef
+) -> tuple[Account | None, EventBus | None, EventRule | None]:
+    account = identity.find_account(session, ref.account)
+    repo = EventsRepository(session)
+    bus = repo.bus(account.id, ref.bus) if account is not None else None
+    rule = repo.rule(bus.id, ref.rule) if bus is not None else None
+    return account, bus, rule
+
+
+def check_action(session: Session, sender_account_id: str, ref: str, where: str) -> str:
+    """Check a rule ARN that an alarm of ``sender_account_id`` names as an action; returns it
+    canonical (account id, not name). Another account's rule needs a permission on its bus."""
+    parsed = parse_rule_arn(ref)
+    if parsed is None:
+        raise InvalidRequest(
+            f"{where}: {ref[:200]!r} is not a rule ARN ({RULE_ARN_FORM})",
+            code=ErrorCode.INVALID_TARGET,
+            details={"field": where, "expected": RULE_ARN_FORM},
+        )
+    account, bus, rule = _find_rule(session, parsed)
+    if account is None or account.id != sender_account_id:
+        if bus is None or rule is None or not may_send(session, bus, sender_account_id):
+            # One answer whether the rule is missing or its bus refuses us, as for PutTargets.
+            raise AccessDenied(
+                f"{where}: rule {parsed.rule} on event bus {parsed.bus} of account "
+                f"{parsed.account} does not exist or its bus has not granted this account "
+                "permission to send to it",
+                code=ErrorCode.CROSS_ACCOUNT_TARGET_DENIED,
+            )
+    elif bus is None or rule is None:
+        raise InvalidRequest(
+            f"{where}: event bus {parsed.bus} has no rule {parsed.rule}",
+            code=ErrorCode.INVALID_TARGET,
+            details={"field": where},
+        )
+    assert account is not None
+    assert bus is not None
+    assert rule is not None
+    return rule_arn(account.id, bus.name, rule.name)
+
+
+def directed_refs(envelope: dict[str, Any]) -> list[str]:
+    """The rule ARNs an outbox event names for direct delivery (an alarm's actions)."""
+    if (envelope.get("source"), envelope.get("detail-type")) not in DIRECTED_EVENTS:
+        return []
+    detail = envelope.get("detail")
+    actions = detail.get("actions") if isinstance(detail, dict) else None
+    if not isinstance(actions, dict) or actions.get("enabled") is not True:
+        return []
+    targets = actions.get("targets")
+    if not isinstance(targets, list):
+        return []
+    return list(dict.fromkeys(str(t) for t in targets))
+
+
+def route_directed(session: Session, view: BusView, envelope: dict[str, Any]) -> int:
+    """Deliver an outbox event to the targets of the rules it names (:func:`directed_refs`).
+
+    Delivery rows like :func:`route` writes, so the dispatcher sends, retries and dead-letters
+    them the same way. A named rule's pattern is not consulted (the alarm chose it), but a
+    disabled rule delivers nothing, and a rule the event also matched on this bus is not sent
+    the event twice. A rule that is gone, or whose bus no longer permits the sender, gives a
+    dead letter in the sender's account (``NO_RESOURCE``, ``NO_PERMISSIONS``).
+    """
+    refs = directed_refs(envelope)
+    if not refs:
+        return 0
+    sender = view.bus.account_id
+    body = json.dumps(envelope, separators=(",", ":"))
+    now = utc_now()
+    event_time = _event_time(envelope, now)
+    done = {r.id for r in view.rules if _pattern_of(r).matches(envelope)}
+    repo = EventsRepository(session)
+    count = 0
+    for ref in refs:
+        parsed = parse_rule_arn(ref)
+        _account, bus, rule = _find_rule(session, parsed) if parsed else (None, None, None)
+        failure = None
+        if parsed is None:
+            failure = ("NO_RESOURCE", f"not a rule ARN ({RULE_ARN_FORM})")
+        elif bus is None or rule is None:
+            failure = ("NO_RESOURCE", "the rule does not exist")
+        elif not may_send(session, bus, sender):
+            failure = ("NO_PERMISSIONS", "the rule's event bus no longer permits this account")
+        if failure is not None:
+            dead = _delivery_failed(sender, envelope, body, event_time, now, *failure)
+            dead.rule_name = parsed.rule if parsed else ""
+            dead.error_message = f"alarm action {ref[:1024]}: {failure[1]}"
+            session.add(dead)
+            continue
+        assert bus is not None
+        assert rule is not None
+        if rule.state != schemas.RuleState.ENABLED.value or rule.id in done:
+            continue
+        done.add(rule.id)
+        for target in repo.targets([rule.id]):
+            session.add(_delivery(bus.account_id, envelope, body, event_time, now, rule, target))
+            count += 1
+    return count
+
+
+def _delivery_failed(
+    account_id: str,
+    envelope: dict[str, Any],
+    body: str,
+    event_time: datetime,
+    now: datetime,
+    code: str,
+    message: str,
+) -> EventDelivery:
+    """A dead letter for an action that cannot be delivered at all: it names no target, so a
+    redrive dead-letters it again until the alarm's actions are fixed."""
+    return EventDelivery(
+        id=new_id("ed"),
+        account_id=account_id,
+        event_id=str(envelope.get("id")),
+        event_time=event_time,
+        body=body,
+        rule_id="",
+        rule_name="",
+        target_row_id="",
+        target_id="",
+        replay_name=None,
+        status=DEAD,
+        attempts=0,
+        next_attempt_at=now,
+        error_code=code,
+        error_message=message,
+        created_at=now,
+        finished_at=now,
+    )
 
 
 def _event_time(envelope: dict[str, Any], default: datetime) -> datetime:

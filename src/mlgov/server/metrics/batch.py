@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -264,6 +266,15 @@ _STAMP = (
 _STAMPS = re.compile(rf"(?:{_STAMP}\n)*{_STAMP}")
 _DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _NUMBER = (float, int)  # not bool: type() is compared exactly
+_NUMBER_TYPES = frozenset(_NUMBER)
+_NONE_TYPE = type(None)
+_NO_DIMENSIONS: list[Any] = []  # the default of an absent ``dimensions``; never mutated
+_METRIC_NAME, _NAME, _VALUE = itemgetter("metric_name"), itemgetter("name"), itemgetter("value")
+# The fields the column-wise decoder handles; a datum with any other goes through the loop.
+_SIMPLE_KEYS = frozenset(
+    {"metric_name", "dimensions", "timestamp", "value", "unit", "storage_resolution"}
+)
+assert _SIMPLE_KEYS <= _DATUM_KEYS
 
 
 class _Unsure(Exception):
@@ -391,6 +402,9 @@ def _decode(document: Any) -> Batch:
         raise _Unsure
     if type(data) is not list or not 1 <= len(data) <= schemas.MAX_DATUMS:
         raise _Unsure
+    columnar = _decode_simple(namespace, data)
+    if columnar is not None:
+        return columnar
     size = len(data)
     cols = _Columns(size)
     index_of: dict[SeriesKey, int] = {}
@@ -470,7 +484,108 @@ def _decode(document: Any) -> Batch:
     if stamps:
         timestamps[np.array(stamp_at, dtype=np.int64)] = parse_timestamps(stamps)
 
+    return cols.finish(namespace, list(index_of), series, timestamps, _model_of(data))
+
+
+def _model_of(data: list[Any]) -> Callable[[int], schemas.MetricDatum]:
     def model(index: int) -> schemas.MetricDatum:
         return schemas.MetricDatum.model_validate(data[index])
 
-    return cols.finish(namespace, list(index_of), series, timestamps, model)
+    return model
+
+
+def _decode_simple(namespace: str, data: list[Any]) -> Batch | None:
+    """The common batch decoded column by column, without a Python step per datum.
+
+    Only for batches where every datum is a single number in ``value`` at the standard
+    resolution; None for anything else (the per-datum loop of :func:`_decode` then decides, and is
+    the reference: this gives the same Batch). Each column is pulled out of the datums with
+    C-level ``map`` calls, validated as a whole, and each distinct metric identity once.
+    """
+    size = len(data)
+    if set(map(type, data)) != {dict}:
+        return None
+    sent_keys = set().union(*data)
+    if not sent_keys <= _SIMPLE_KEYS:
+        return None
+    get = dict.get
+    values = list(map(get, data, repeat("value")))
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return None
+    if "storage_resolution" in sent_keys:
+        resolutions = list(map(get, data, repeat("storage_resolution"), repeat(60)))
+        if resolutions.count(60) != size or set(map(type, resolutions)) != {int}:
+            return None
+    dims = list(map(get, data, repeat("dimensions"), repeat(_NO_DIMENSIONS)))
+    if set(map(type, dims)) != {list}:
+        return None
+    flat = list(chain.from_iterable(dims))
+    if flat and (set(map(type, flat)) != {dict} or set(map(len, flat)) != {2}):
+        return None
+    # Two fields, both present: exactly name and value (KeyError otherwise: the models decide).
+    names, dim_values = list(map(_NAME, flat)), list(map(_VALUE, flat))
+    # Each datum's identity as sent: metric name, unit, then its dimensions in the order given,
+    # (name, value) pairs flattened when every datum has as many, else one tuple of pairs.
+    identity: list[Iterable[Any]] = [
+        map(_METRIC_NAME, data),
+        map(get, data, repeat("unit"), repeat("None")),
+    ]
+    width = len(dims[0])
+    uniform = all(map(width.__eq__, map(len, dims)))
+    if uniform:
+        for j in range(width):
+            identity += [names[j::width], dim_values[j::width]]
+    else:
+        pairs = list(zip(names, dim_values, strict=True))
+        ends = list(accumulate(map(len, dims)))
+        identity.append(map(tuple, map(pairs.__getitem__, map(slice, [0, *ends[:-1]], ends))))
+    sent = list(zip(*identity, strict=True))
+    # One hashing pass: each datum's first datum of the same identity, in order of appearance.
+    first_of: dict[tuple[Any, ...], int] = {}
+    firsts = np.fromiter(map(first_of.setdefault, sent, range(size)), np.int64, count=size)
+    position = np.zeros(size, dtype=np.int64)
+    index_of: dict[SeriesKey, int] = {}
+    doubled: list[int] = []  # series with a dimension name twice
+    for sent_identity, first in first_of.items():
+        name, unit, *rest = sent_identity
+        if uniform:
+            triples = tuple((rest[2 * j], rest[2 * j + 1], 2) for j in range(width))
+        else:
+            triples = tuple((n, v, 2) for n, v in rest[0])
+        key = _series(name, triples, unit)
+        at = position[first] = index_of.setdefault(key, len(index_of))
+        if len({n for n, _v in key[1]}) != len(key[1]):
+            doubled.append(at)
+    series = position[firsts]
+    singles = np.array(values, dtype=np.float64)
+    if not np.isfinite(singles).all():
+        raise _Unsure  # NaN and infinities are the models' to refuse
+    suspect = np.abs(singles) > schemas.LARGEST_VALUE
+    if doubled:
+        suspect |= np.isin(series, doubled)
+    stamps: list[Any] = list(map(get, data, repeat("timestamp")))
+    kinds = set(map(type, stamps))
+    if kinds == {str}:
+        timestamps = parse_timestamps(stamps)
+    else:
+        timestamps = np.full(size, np.nan)
+        if kinds == {str, _NONE_TYPE}:
+            given = [i for i, stamp in enumerate(stamps) if stamp is not None]
+            timestamps[given] = parse_timestamps([stamps[i] for i in given])
+        elif kinds != {_NONE_TYPE}:
+            raise _Unsure
+    return Batch(
+        namespace=namespace,
+        series=list(index_of),
+        series_of=series,
+        timestamps=timestamps,
+        count=np.ones(size),
+        total=singles,
+        low=singles.copy(),
+        high=singles.copy(),
+        sketchable=np.ones(size, dtype=bool),
+        samples=singles.copy(),
+        sample_owner=np.arange(size, dtype=np.int64),
+        suspect=suspect,
+        datum=_model_of(data),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.message
+import functools
 import json
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_requ
 from mlgov.server.kit.routing import Router
 from mlgov.server.metrics import batch as batches
 from mlgov.server.metrics import schemas, service
+from mlgov.server.metrics.collector import collector_paused
 
 router = Router(tags=["metrics"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
@@ -49,6 +51,17 @@ PUT_BODY = {
 }
 
 
+@functools.lru_cache(maxsize=64)
+def _is_json(content_type: str) -> bool:
+    """FastAPI's test of a JSON content type (``application/json``, ``application/*+json``)."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
 def _json_document(request: Request, body: bytes) -> Any:
     """The body as FastAPI would hand it to a model (same content-type rules, same errors)."""
     if not body:
@@ -56,14 +69,8 @@ def _json_document(request: Request, body: bytes) -> Any:
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
     content_type = request.headers.get("content-type")
-    if content_type:
-        message = email.message.Message()
-        message["content-type"] = content_type
-        subtype = message.get_content_subtype()
-        if message.get_content_maintype() != "application" or not (
-            subtype == "json" or subtype.endswith("+json")
-        ):
-            return body  # not JSON: the model refuses it as FastAPI's would
+    if content_type and not _is_json(content_type):
+        return body  # not JSON: the model refuses it as FastAPI's would
     try:
         return pydantic_core.from_json(body)
     except ValueError:
@@ -115,7 +122,10 @@ async def put_metric_data(request: Request) -> schemas.PutMetricDataResult:
     body = await request.body()
 
     def store() -> schemas.PutMetricDataResult:
-        return service.ingest(ctx.session, account_id, _batch(request, body))
+        # The parsed document is thousands of short-lived containers: freed before the
+        # collector can promote them (see collector.py).
+        with collector_paused():
+            return service.ingest(ctx.session, account_id, _batch(request, body))
 
     return await run_in_threadpool(store)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import chain
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import (
@@ -95,11 +96,13 @@ class MetricsRepository:
         found: dict[tuple[str, str], tuple[int, int]] = {}
         hashes = sorted({h for h, _unit in keys})
         for part in _chunks(hashes):
-            rows = self.session.connection().exec_driver_sql(
+            result = self.session.connection().exec_driver_sql(
                 f"SELECT series_hash, unit, id, last_timestamp FROM {Metric.__tablename__} "
                 f"WHERE account_id = {self._mark} AND series_hash IN ({self._marks(len(part))})",
                 (account_id, *part),
             )
+            rows = result.cursor.fetchall()
+            result.close()
             for series_hash, unit, metric_id, last in rows:
                 found[(series_hash, unit)] = (metric_id, last)
         return found
@@ -214,12 +217,15 @@ class MetricsRepository:
         lock = " FOR UPDATE" if for_update and self._locks else ""
         found: dict[RollupKey, Aggregate] = {}
         for part in _chunks(list(metric_ids)):
-            rows = self.session.connection().exec_driver_sql(
+            result = self.session.connection().exec_driver_sql(
                 f"SELECT {_ROLLUP_SQL} FROM {MetricRollup.__tablename__} "
                 f"WHERE metric_id IN ({self._marks(len(part))}) AND ({window}) "
                 f"ORDER BY metric_id, resolution, bucket{lock}",
                 (*part, *bounds),
             )
+            # The driver's rows as they are: no result-row wrapper per bucket.
+            rows = result.cursor.fetchall()
+            result.close()
             for row in rows:
                 found[(row[0], row[1], row[2])] = Aggregate(row[3], row[4], row[5], row[6], row[7])
         return found
@@ -341,8 +347,10 @@ class MetricsRepository:
             f"AND bucket >= {self._mark} AND bucket < {self._mark}",
             (60, start, end),
         )
-        # Straight from the driver's cursor into one array: 100,000 rows are 600,000 values.
-        table = np.array(result.cursor.fetchall(), dtype=np.float64).reshape(-1, 6)
+        # Straight from the driver's cursor into one array: 100,000 rows are 600,000 values,
+        # streamed without a list of row tuples in between.
+        rows = cast(Iterable[Sequence[float]], result.cursor)  # sqlite3's and psycopg's iterate
+        table = np.fromiter(chain.from_iterable(rows), dtype=np.float64).reshape(-1, 6)
         result.close()
         ids, buckets = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
         return ids, buckets, table[:, 2], table[:, 3], table[:, 4], table[:, 5]

@@ -216,13 +216,17 @@ def ingest(
 def _merged(stored: Aggregate | None, groups: _Groups, i: int, samples: np.ndarray) -> Aggregate:
     """Group ``i`` added to what is stored (None: a new bucket); raw values go into the sketch."""
     blob = None
-    if groups.sketchable[i] and (stored is None or stored.sketch is not None):
+    first, last = groups.sample_bounds[i], groups.sample_bounds[i + 1]
+    if not groups.sketchable[i] or (stored is not None and stored.sketch is None):
+        pass  # percentiles are gone for this bucket
+    elif stored is not None and last == first:
+        blob = stored.sketch  # nothing to add: the stored sketch as it is
+    else:
         sketch = (
             kll_doubles_sketch(SKETCH_K)
             if stored is None
             else kll_doubles_sketch.deserialize(stored.sketch)
         )
-        first, last = groups.sample_bounds[i], groups.sample_bounds[i + 1]
         if last > first:
             sketch.update(samples[first:last])
         blob = sketch.serialize()
