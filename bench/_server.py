@@ -67,10 +67,10 @@ def running_server(database_url: str | None = None) -> Iterator[Server]:
     token = _bootstrap(env)
     port = free_port()
     process = subprocess.Popen(
+        # As users run it: `mlgov server` (which also freezes its start-up heap).
         [
-            sys.executable, "-m", "uvicorn", "mlgov.server.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning", "--no-access-log",
+            str(Path(sys.executable).with_name("mlgov")), "server",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         ],
         env={**os.environ, **env},
     )  # fmt: skip

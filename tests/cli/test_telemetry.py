@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tests.cli.conftest import Cli
 
@@ -64,6 +65,43 @@ def test_metrics_put_get_list(cli: Cli) -> None:
 
     bad = cli(*put, "--value", "1", "--timestamp", "2001-01-01T00:00:00Z", code=1)
     assert bad.stderr.startswith("ERROR INVALID_METRIC_DATA: metric_data[0]")
+
+
+def test_metrics_data_with_math(cli: Cli, tmp_path: Path) -> None:
+    cli("accounts", "create", "fraud-dev", "--environment", "dev")
+    at = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=0, microsecond=0)
+    put = [
+        "metrics",
+        "put",
+        "-a",
+        "fraud-dev",
+        "--namespace",
+        "Fraud",
+        "--timestamp",
+        at.isoformat(),
+    ]
+    for model, errors, calls in (("a", 1, 10), ("b", 3, 30)):
+        cli(
+            *put, "--metric-name", "errors", "--value", str(errors), "--dimension", f"Model={model}"
+        )
+        cli(*put, "--metric-name", "calls", "--value", str(calls), "--dimension", f"Model={model}")
+    search = "SEARCH('{Fraud,Model} MetricName=\"%s\"', 'Sum', 60)"
+    queries = tmp_path / "queries.json"
+    queries.write_text(json.dumps([{"id": "errors", "expression": f"SUM({search % 'errors'})"}]))
+    out = cli(
+        "metrics", "data", "-a", "fraud-dev", "--query-file", str(queries),
+        "--expression", f"calls=SUM({search % 'calls'})", "--expression", "rate=errors / calls",
+        "--hide", "calls", "-o", "json",
+    )  # fmt: skip
+    results = {r["id"]: r["values"] for r in json.loads(out.stdout)}
+    assert results == {"errors": [4.0], "rate": [0.1]}
+    shown = cli("metrics", "data", "-a", "fraud-dev", "--expression", "rate=1 / 4").stdout
+    assert "ID" in shown and "0.25" in shown
+
+    bad = cli("metrics", "data", "-a", "fraud-dev", "--expression", "rate=errors ** 2", code=1)
+    assert bad.stderr.startswith("ERROR INVALID_QUERY")
+    cli("metrics", "data", "-a", "fraud-dev", code=2)
+    cli("metrics", "data", "-a", "fraud-dev", "--expression", "no-equals-sign", code=2)
 
 
 def test_alarms_commands(cli: Cli) -> None:

@@ -106,6 +106,22 @@ SAMPLE_BODIES: dict[str, Any] = {
         "statistics": ["Average", "SampleCount"],
         "extended_statistics": ["p99"],
     },
+    "GetMetricData": lambda n: {
+        "queries": [
+            {
+                "id": "latency",
+                "metric_stat": {
+                    "namespace": "Route/Suite",
+                    "metric_name": "latency",
+                    "period": 60,
+                    "stat": "p99",
+                },
+            },
+            {"id": "doubled", "expression": "2 * latency"},
+        ],
+        "start_time": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "end_time": datetime.now(UTC).isoformat(),
+    },
     "PutMetricAlarm": lambda n: METRIC_ALARM,
     "PutCompositeAlarm": lambda n: {"alarm_rule": "ALARM(base) OR NOT OK(base)"},
     "SetAlarmState": lambda n: {"state_value": "ALARM", "state_reason": f"route suite {n}"},

@@ -249,11 +249,12 @@ def serve(
     import uvicorn
 
     from mlgov.cli._admin import database_errors, load_settings
-    from mlgov.server.app import create_app
+    from mlgov.server.app import create_app, freeze_startup_heap
 
     settings = load_settings()
     with database_errors(settings):
         application = create_app(settings, serve_endpoint=(account, name))
+    freeze_startup_heap()
     uvicorn.run(
         application, host=host or settings.server.host, port=port, log_level=log_level.lower()
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -132,6 +134,70 @@ def get(
         for point in result["datapoints"]
     ]
     table(headers, rows)
+
+
+@app.command("data")
+def data(
+    account: Account,
+    expression: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="ID=EXPRESSION",
+            help="Metric math, e.g. total=SUM(SEARCH('{NS,Dim} MetricName=\"m\"', 'Sum', 60)); "
+            "repeat for more; later ones may read earlier ids.",
+        ),
+    ] = None,
+    query_file: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="A JSON list of queries (metric_stat or expression)."
+        ),
+    ] = None,
+    hide: Annotated[
+        list[str] | None, typer.Option(metavar="ID", help="Compute but do not print this query.")
+    ] = None,
+    since: Annotated[
+        datetime, typer.Option(parser=past_time, metavar="TIME", help=f"Start ({TIME_HELP}, ago).")
+    ] = "1h",  # type: ignore[assignment]  # Typer runs the parser on the default
+    until: Annotated[
+        datetime | None,
+        typer.Option(parser=past_time, metavar="TIME", help=f"End ({TIME_HELP}); default now."),
+    ] = None,
+    output: OutputOption = Format.TABLE,
+) -> None:
+    """Several series at once, and metric math over them (GetMetricData)."""
+    queries: list[dict[str, Any]] = []
+    if query_file is not None:
+        try:
+            loaded = json.loads(query_file.read_text())
+        except ValueError as exc:
+            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--query-file") from exc
+        if not isinstance(loaded, list):
+            raise typer.BadParameter("must hold a JSON list of queries", param_hint="--query-file")
+        queries.extend(loaded)
+    for item in expression or []:
+        query_id, sep, text = item.partition("=")
+        if not sep or not query_id or not text:
+            raise typer.BadParameter(f"{item!r} is not ID=EXPRESSION", param_hint="--expression")
+        queries.append({"id": query_id, "expression": text})
+    if not queries:
+        raise typer.BadParameter("give --expression or --query-file", param_hint="--expression")
+    for query in queries:
+        if isinstance(query, dict) and query.get("id") in (hide or []):
+            query["return_data"] = False
+    with connect() as client:
+        results = client.metrics.data(
+            account, queries, start_time=since, end_time=until or datetime.now(UTC)
+        )
+    if output is Format.JSON:
+        print_json(results)
+        return
+    rows = [
+        [result["id"], result["label"], cell(stamp), cell(value)]
+        for result in results
+        for stamp, value in zip(result["timestamps"], result["values"], strict=True)
+    ]
+    table(["ID", "LABEL", "TIMESTAMP", "VALUE"], rows)
 
 
 @app.command("list")

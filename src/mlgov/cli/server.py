@@ -38,12 +38,13 @@ def server(
     """Run the API server. Refuses to start on an out-of-date schema (run `mlgov db upgrade`)."""
     import uvicorn
 
-    from mlgov.server.app import create_app
+    from mlgov.server.app import create_app, freeze_startup_heap
 
     settings = load_settings()
     # create_app raises SchemaOutOfDate before anything listens; the root handler prints it.
     with database_errors(settings):
         application = create_app(settings, run_workers=workers)
+    freeze_startup_heap()
     uvicorn.run(
         application,
         host=host or settings.server.host,
@@ -54,7 +55,7 @@ def server(
 
 def worker() -> None:
     """Run the background workers alone until SIGINT or SIGTERM."""
-    from mlgov.server.app import build_runtime
+    from mlgov.server.app import build_runtime, freeze_startup_heap
     from mlgov.server.db import schema
     from mlgov.server.workers import build_workers
 
@@ -75,6 +76,7 @@ def worker() -> None:
         # The same refusal as the server: workers on an old schema would corrupt data.
         with database_errors(settings):
             schema.ensure_current(runtime.engine)
+        freeze_startup_heap()
         for each in build_workers(runtime):
             each.start()
             started.append(each)

@@ -112,6 +112,28 @@ class MetricsApi:
         result: Json = self._t.request("POST", f"/accounts/{account}/metrics/statistics", json=body)
         return result
 
+    def data(
+        self,
+        account: str,
+        queries: Sequence[Mapping[str, Any]],
+        *,
+        start_time: datetime,
+        end_time: datetime,
+    ) -> list[Json]:
+        """GetMetricData: ``[{id, label, timestamps, values}]`` for each query that returns data.
+
+        A query is ``{"id": "errors", "metric_stat": {"namespace", "metric_name", "dimensions",
+        "period", "stat"}}`` or ``{"id": "rate", "expression": "100 * errors / requests"}``,
+        optionally with ``label`` and ``return_data``; :func:`stat_query` builds the first kind.
+        """
+        body = {
+            "queries": [dict(query) for query in queries],
+            "start_time": start_time.isoformat(),
+            "end_time": end_time.isoformat(),
+        }
+        result: Json = self._t.request("POST", f"/accounts/{account}/metrics/data", json=body)
+        return list(result["results"])
+
     def list(
         self,
         account: str,
@@ -128,3 +150,31 @@ class MetricsApi:
             "dimension": list(dimensions) or None,
         }
         return self._t.paginate(f"/accounts/{account}/metrics", params, page_size=page_size)
+
+
+def stat_query(
+    query_id: str,
+    namespace: str,
+    metric_name: str,
+    stat: str,
+    *,
+    period: int = 60,
+    dimensions: Mapping[str, str] | Sequence[Mapping[str, str]] | None = None,
+    unit: str | None = None,
+    label: str | None = None,
+    return_data: bool = True,
+) -> Json:
+    """One ``metric_stat`` query for :meth:`MetricsApi.data`."""
+    metric_stat: dict[str, Any] = {
+        "namespace": namespace,
+        "metric_name": metric_name,
+        "dimensions": wire_dimensions(dimensions),
+        "period": period,
+        "stat": stat,
+    }
+    if unit is not None:
+        metric_stat["unit"] = unit
+    query: dict[str, Any] = {"id": query_id, "metric_stat": metric_stat, "return_data": return_data}
+    if label is not None:
+        query["label"] = label
+    return query

@@ -86,6 +86,8 @@ def test_search_is_parsed_and_its_series_aggregated() -> None:
     assert isinstance(total, Series)
     assert total.points == {0: 1.0, 300: 5.0}
     assert references(parse("errors / (requests + other)")) == {"errors", "requests", "other"}
+    assert references(tree) == set()
+    assert references(parse("SUM([errors, MAX(requests)])")) == {"errors", "requests"}
 
 
 @pytest.mark.parametrize(

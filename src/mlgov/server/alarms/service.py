@@ -43,7 +43,6 @@ from mlgov.server.kit.context import Caller
 from mlgov.server.kit.ids import new_id
 from mlgov.server.kit.pagination import PageRequest
 from mlgov.server.metrics import service as metrics
-from mlgov.server.metrics.collector import collector_paused
 from mlgov.server.metrics.repository import MetricsRepository
 
 SOURCE = "mlgov.alarms"
@@ -652,13 +651,10 @@ def evaluate_all(session: Session, now: datetime | None = None) -> EvaluationRep
     report = EvaluationReport()
     end = metrics.epoch(now) - metrics.epoch(now) % MINUTE
     repo = AlarmsRepository(session)
-    # A round builds tens of thousands of short-lived rows, dicts and strings (history, events):
-    # with the collector running, each full pass over them cost more than the writes.
-    with collector_paused():
-        rows = repo.metric_alarm_rows()
-        if rows:
-            _evaluate_metric_alarms(session, rows, end, now, report)
-        _evaluate_composites(session, now, report)
+    rows = repo.metric_alarm_rows()
+    if rows:
+        _evaluate_metric_alarms(session, rows, end, now, report)
+    _evaluate_composites(session, now, report)
     return report
 
 

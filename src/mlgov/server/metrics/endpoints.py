@@ -18,7 +18,6 @@ from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_requ
 from mlgov.server.kit.routing import Router
 from mlgov.server.metrics import batch as batches
 from mlgov.server.metrics import schemas, service
-from mlgov.server.metrics.collector import collector_paused
 
 router = Router(tags=["metrics"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
@@ -122,10 +121,7 @@ async def put_metric_data(request: Request) -> schemas.PutMetricDataResult:
     body = await request.body()
 
     def store() -> schemas.PutMetricDataResult:
-        # The parsed document is thousands of short-lived containers: freed before the
-        # collector can promote them (see collector.py).
-        with collector_paused():
-            return service.ingest(ctx.session, account_id, _batch(request, body))
+        return service.ingest(ctx.session, account_id, _batch(request, body))
 
     return await run_in_threadpool(store)
 
@@ -135,6 +131,13 @@ def get_metric_statistics(request: Request, body: schemas.StatisticsQuery) -> sc
     """Statistics of one metric over epoch-aligned periods in [start_time, end_time)."""
     ctx, account_id = _ctx(request)
     return service.get_statistics(ctx.session, account_id, body)
+
+
+@router.post(METRICS + "/data", action="metrics:GetMetricData")
+def get_metric_data(request: Request, body: schemas.MetricDataRequest) -> schemas.MetricData:
+    """Several metrics at once, and metric math over them (arithmetic, SUM/AVG/MIN/MAX, SEARCH)."""
+    ctx, account_id = _ctx(request)
+    return service.get_metric_data(ctx.session, account_id, body)
 
 
 @router.read(METRICS, action="metrics:ListMetrics")

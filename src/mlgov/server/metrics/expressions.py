@@ -73,7 +73,12 @@ def parse(expression: str) -> ast.expr:
 
 def references(tree: ast.expr) -> set[str]:
     """The query ids an expression reads."""
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    functions = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and id(node) not in functions
+    }
 
 
 def _check(node: ast.expr) -> None:

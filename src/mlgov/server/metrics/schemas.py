@@ -6,7 +6,14 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 MAX_DATUMS = 1000
 MAX_DIMENSIONS = 30
@@ -154,3 +161,60 @@ class MetricOut(Output):
     dimensions: list[Dimension]
     unit: str
     last_timestamp: AwareDatetime
+
+
+QueryId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][A-Za-z0-9_]{0,254}$"),
+    Field(description="Starts with a lowercase letter; expressions refer to queries by id."),
+]
+MAX_DATA_QUERIES = 100
+
+
+class MetricStat(Input):
+    namespace: Namespace
+    metric_name: MetricName
+    dimensions: Annotated[list[Dimension], Field(max_length=MAX_DIMENSIONS)] = Field(
+        default_factory=list
+    )
+    period: Annotated[int, Field(ge=60, le=86_400, description="Seconds; a multiple of 60.")]
+    stat: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^(SampleCount|Sum|Average|Minimum|Maximum|p\d{1,3}(\.\d{1,10})?)$"
+        ),
+    ]
+    unit: Unit | None = None
+
+
+class MetricDataQuery(Input):
+    """One series to fetch (``metric_stat``) or compute (``expression``), as in GetMetricData."""
+
+    id: QueryId
+    metric_stat: MetricStat | None = None
+    expression: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    label: Annotated[str, StringConstraints(max_length=255)] | None = None
+    return_data: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MetricDataQuery:
+        if (self.metric_stat is None) == (self.expression is None):
+            raise ValueError("give exactly one of metric_stat or expression")
+        return self
+
+
+class MetricDataRequest(Input):
+    queries: Annotated[list[MetricDataQuery], Field(min_length=1, max_length=MAX_DATA_QUERIES)]
+    start_time: AwareDatetime
+    end_time: AwareDatetime
+
+
+class MetricDataResult(Output):
+    id: str
+    label: str
+    timestamps: list[AwareDatetime]
+    values: list[float]
+
+
+class MetricData(Output):
+    results: list[MetricDataResult]

@@ -8,6 +8,7 @@ must fit the tier its start time falls in, or it returns no datapoints, as in Cl
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import math
@@ -17,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from datasketches import kll_doubles_sketch
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.server.db.base import utc_now
 from mlgov.server.kit.pagination import PageRequest
 from mlgov.server.metrics import batch as batches
-from mlgov.server.metrics import schemas
+from mlgov.server.metrics import expressions, schemas
 from mlgov.server.metrics.repository import Aggregate, MetricsRepository, NewMetric, RollupKey
 from mlgov.server.metrics.tables import Metric
 
@@ -434,3 +436,203 @@ def expire(session: Session, now: datetime | None = None) -> int:
     moment = epoch(now or utc_now())
     cutoffs = {r: moment - keep for r, keep in RETENTION_SECONDS.items()}
     return MetricsRepository(session).expire(cutoffs, moment - METRIC_EXPIRY_SECONDS)
+
+
+# --- GetMetricData: metric stats and metric math -------------------------------------------------
+
+MAX_SEARCHED_METRICS = 500
+
+
+def get_metric_data(
+    session: Session,
+    account_id: str,
+    request: schemas.MetricDataRequest,
+    now: datetime | None = None,
+) -> schemas.MetricData:
+    """Fetch metric stats and evaluate expressions over them, each after the queries it reads."""
+    now = now or utc_now()
+    by_id: dict[str, schemas.MetricDataQuery] = {}
+    for query in request.queries:
+        if query.id in by_id:
+            raise InvalidRequest(
+                f"query id {query.id!r} is used twice", code=ErrorCode.INVALID_QUERY
+            )
+        by_id[query.id] = query
+    trees = {q.id: expressions.parse(q.expression) for q in request.queries if q.expression}
+    budget = [MAX_SEARCHED_METRICS]
+
+    def search(wanted: expressions.Search) -> list[expressions.Series]:
+        return _search(session, account_id, wanted, request, now, budget)
+
+    values: dict[str, expressions.Value] = {}
+    for query_id in _evaluation_order(by_id, trees):
+        query = by_id[query_id]
+        if query.metric_stat is not None:
+            values[query_id] = _stat_series(
+                session, account_id, query.metric_stat, request, now, query.label
+            )
+        else:
+            values[query_id] = expressions.evaluate(trees[query_id], values, search)
+    results: list[schemas.MetricDataResult] = []
+    for query in request.queries:
+        if query.return_data:
+            results.extend(_results(query, values[query.id], request.start_time))
+    return schemas.MetricData(results=results)
+
+
+def _evaluation_order(
+    queries: dict[str, schemas.MetricDataQuery], trees: dict[str, ast.expr]
+) -> list[str]:
+    order: list[str] = []
+    state: dict[str, str] = {}  # "visiting" or "done"
+
+    def visit(query_id: str, path: tuple[str, ...]) -> None:
+        if state.get(query_id) == "done":
+            return
+        if state.get(query_id) == "visiting":
+            cycle = " -> ".join((*path, query_id))
+            raise InvalidRequest(
+                f"expressions read each other in a cycle: {cycle}", code=ErrorCode.INVALID_QUERY
+            )
+        state[query_id] = "visiting"
+        for name in sorted(expressions.references(trees[query_id])) if query_id in trees else ():
+            if name not in queries:
+                raise InvalidRequest(
+                    f"expression {query_id!r} reads {name!r}, which is not a query id",
+                    code=ErrorCode.INVALID_QUERY,
+                )
+            visit(name, (*path, query_id))
+        state[query_id] = "done"
+        order.append(query_id)
+
+    for query_id in queries:
+        visit(query_id, ())
+    return order
+
+
+def _stat_series(
+    session: Session,
+    account_id: str,
+    stat: schemas.MetricStat,
+    request: schemas.MetricDataRequest,
+    now: datetime,
+    label: str | None,
+) -> expressions.Series | list[expressions.Series]:
+    """One series, or one per unit when the metric has data in several and no unit is asked."""
+    percentile = stat.stat.startswith("p")
+    found = get_statistics(
+        session,
+        account_id,
+        schemas.StatisticsQuery(
+            namespace=stat.namespace,
+            metric_name=stat.metric_name,
+            dimensions=stat.dimensions,
+            start_time=request.start_time,
+            end_time=request.end_time,
+            period=stat.period,
+            statistics=[] if percentile else [schemas.Statistic(stat.stat)],
+            extended_statistics=[stat.stat] if percentile else [],
+            unit=stat.unit,
+        ),
+        now,
+    )
+    by_unit: dict[str, dict[int, float]] = {}
+    for point in found.datapoints:
+        value = (
+            (point.extended_statistics or {}).get(stat.stat)
+            if percentile
+            else getattr(point, _FIELD[schemas.Statistic(stat.stat)])
+        )
+        points = by_unit.setdefault(point.unit, {})
+        if value is not None:
+            points[epoch(point.timestamp)] = float(value)
+    name = label or stat.metric_name
+    if len(by_unit) <= 1:
+        return expressions.Series(name, next(iter(by_unit.values()), {}))
+    return [expressions.Series(f"{name} ({unit})", pts) for unit, pts in sorted(by_unit.items())]
+
+
+def _search(
+    session: Session,
+    account_id: str,
+    wanted: expressions.Search,
+    request: schemas.MetricDataRequest,
+    now: datetime,
+    budget: list[int],
+) -> list[expressions.Series]:
+    filters = [*wanted.dimension_names, *(f"{k}={v}" for k, v in wanted.dimension_values)]
+    metrics = list_metrics(
+        session,
+        account_id,
+        PageRequest(page_size=budget[0], after=None),
+        namespace=wanted.namespace,
+        metric_name=wanted.metric_name,
+        dimensions=filters,
+        now=now,
+    )
+    exact = [
+        m
+        for m in metrics
+        if tuple(sorted(d["name"] for d in m.dimensions)) == wanted.dimension_names
+    ]
+    if len(metrics) > budget[0]:
+        raise InvalidRequest(
+            f"SEARCH matched more than {MAX_SEARCHED_METRICS} metrics in this request; narrow it",
+            code=ErrorCode.INVALID_QUERY,
+        )
+    budget[0] -= len(exact)
+    try:
+        stat = schemas.MetricStat(
+            namespace=wanted.namespace,
+            metric_name="-",
+            period=wanted.period,
+            stat=wanted.statistic,
+        )
+    except ValidationError as exc:
+        raise InvalidRequest(
+            f"SEARCH statistic {wanted.statistic!r} is not SampleCount, Sum, Average, Minimum, "
+            "Maximum or pNN",
+            code=ErrorCode.INVALID_QUERY,
+        ) from exc
+    found: list[expressions.Series] = []
+    for metric in exact:
+        dims = [schemas.Dimension(name=d["name"], value=d["value"]) for d in metric.dimensions]
+        label = " ".join([metric.name, *(f"{d.name}={d.value}" for d in dims)])
+        series = _stat_series(
+            session,
+            account_id,
+            stat.model_copy(
+                update={
+                    "metric_name": metric.name,
+                    "dimensions": dims,
+                    "unit": schemas.Unit(metric.unit),
+                }
+            ),
+            request,
+            now,
+            label,
+        )
+        found.extend(series if isinstance(series, list) else [series])
+    return found
+
+
+def _results(
+    query: schemas.MetricDataQuery, value: expressions.Value, start: datetime
+) -> list[schemas.MetricDataResult]:
+    if isinstance(value, float):  # a number over the whole range, stamped at its start
+        points = {} if math.isnan(value) else {epoch(start): value}
+        value = expressions.Series(query.label or query.id, points)
+    many = isinstance(value, list)
+    out = []
+    for series in value if isinstance(value, list) else [value]:
+        label = series.label if many else (query.label or series.label)
+        stamps = sorted(series.points)
+        out.append(
+            schemas.MetricDataResult(
+                id=query.id,
+                label=label,
+                timestamps=[from_epoch(t) for t in stamps],
+                values=[series.points[t] for t in stamps],
+            )
+        )
+    return out
