@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from mlgov.errors import InvalidRequest
@@ -152,3 +154,70 @@ def test_parse_timestamps_agrees_with_datetime() -> None:
     parsed = batch.parse_timestamps(stamps)
     expected = [datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() for s in stamps]
     assert parsed.tolist() == expected
+
+
+_STAMPS = [
+    "2026-11-22T11:59:00Z",
+    "2026-11-22T13:30:00.5+01:30",
+    "2026-11-21T23:00:00.123456-05:00",
+    "2026-11-22T12:00:00",  # no offset: the models refuse it
+    "2026-02-30T12:00:00Z",  # no such day
+]
+_plain_datum = st.fixed_dictionaries(
+    {
+        "metric_name": st.sampled_from(["latency", "errors"]),
+        "value": st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False, width=64),
+            st.integers(-(10**6), 10**6),
+            st.sampled_from([1e200, True, "1.5", None, float("nan")]),
+        ),
+    },
+    optional={
+        "dimensions": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["Model", "Variant", ":x"]),
+                    "value": st.sampled_from(["m0", "m1", ""]),
+                }
+            ),
+            max_size=3,
+        ),
+        "timestamp": st.sampled_from(_STAMPS),
+        "unit": st.sampled_from(["Milliseconds", "Count", "None", "Parsecs"]),
+        "storage_resolution": st.sampled_from([60, 1, 5]),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_plain_datum, min_size=1, max_size=30))
+def test_the_columnar_fast_path_agrees_with_the_models(data: list[dict[str, Any]]) -> None:
+    # Batches of plain `value` datums take the column-by-column decoder: whatever it accepts
+    # must equal what the models make of the same document, and what they refuse it must refuse
+    # or flag as suspect.
+    document = {"namespace": "NS", "metric_data": data}
+    decoded = batch.decode(document)
+    try:
+        expected = batch.from_model(schemas.PutMetricData.model_validate(document))
+    except ValidationError:
+        assert decoded is None or decoded.suspect.any()
+        return
+    if decoded is None:
+        return  # stepping aside is always allowed
+    got, want = columns(decoded), columns(expected)
+    np.testing.assert_array_equal(got["suspect"], want["suspect"])
+    if not want["suspect"].any():
+        for key, value in want.items():
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(got[key], value, err_msg=key)
+            else:
+                assert got[key] == value, key
+
+
+def test_clean_plain_batches_take_the_fast_path() -> None:
+    data = [
+        {"metric_name": "latency", "value": float(i), "timestamp": _STAMPS[i % 3],
+         "dimensions": [{"name": "Model", "value": f"m{i % 2}"}]}
+        for i in range(50)
+    ]  # fmt: skip
+    assert batch._decode_simple("NS", data) is not None
