@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -86,3 +88,15 @@ Account = Annotated[
         help="Account id or name the resource lives in (env MLGOV_ACCOUNT).",
     ),
 ]
+
+
+def ground_truth_payload(
+    labels: list[str] | None, file: Path | None
+) -> dict[str, str] | list[dict[str, Any]]:
+    """``--label ID=LABEL`` options as a map, or the records of a ground-truth JSON-lines file."""
+    if (labels is None) == (file is None):
+        raise typer.BadParameter("give --label ID=LABEL (repeatable) or --file")
+    if file is None:
+        return parse_labels(labels, "--label")
+    lines = file.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line]

@@ -11,7 +11,7 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, render_list, render_object
-from mlgov.cli._params import Account, parse_labels
+from mlgov.cli._params import Account, ground_truth_payload
 
 app = typer.Typer(no_args_is_help=True, help="Endpoints: serve registry versions, capture traffic.")
 
@@ -220,16 +220,9 @@ def ground_truth(
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Send the true labels of earlier invocations, joined on their inference ids."""
-    if (label is None) == (file is None):
-        raise typer.BadParameter("give --label ID=LABEL (repeatable) or --file")
+    payload = ground_truth_payload(label, file)
     with connect() as client:
-        if file is not None:
-            records = [
-                json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line
-            ]
-            stored = client.serving.put_ground_truth(account, name, records)
-        else:
-            stored = client.serving.put_ground_truth(account, name, parse_labels(label, "--label"))
+        stored = client.serving.put_ground_truth(account, name, payload)
     render_object(stored, output)
 
 

@@ -11,7 +11,7 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, cell, print_json, render_list, table
-from mlgov.cli._params import TIME_HELP, Account, parse_labels, past_time
+from mlgov.cli._params import TIME_HELP, Account, Until, parse_labels, past_time
 
 app = typer.Typer(
     no_args_is_help=True, help="Metrics: time series with statistics and percentiles."
@@ -22,6 +22,9 @@ MetricName = Annotated[str, typer.Option(help="Metric name.")]
 Dimensions = Annotated[
     list[str] | None,
     typer.Option("--dimension", metavar="NAME=VALUE", help="A dimension; repeat for more."),
+]
+Start = Annotated[
+    datetime, typer.Option(parser=past_time, metavar="TIME", help=f"Start ({TIME_HELP}, ago).")
 ]
 STAT_FIELDS = {
     "SampleCount": "sample_count",
@@ -87,13 +90,8 @@ def get(
     namespace: Namespace,
     metric_name: MetricName,
     dimension: Dimensions = None,
-    since: Annotated[
-        datetime, typer.Option(parser=past_time, metavar="TIME", help=f"Start ({TIME_HELP}, ago).")
-    ] = "1h",  # type: ignore[assignment]  # Typer runs the parser on the default
-    until: Annotated[
-        datetime | None,
-        typer.Option(parser=past_time, metavar="TIME", help=f"End ({TIME_HELP}); default now."),
-    ] = None,
+    since: Start = "1h",  # type: ignore[assignment]  # Typer runs the parser on the default
+    until: Until = None,
     period: Annotated[int, typer.Option(help="Seconds per datapoint; a multiple of 60.")] = 60,
     statistic: Annotated[
         list[str] | None,
@@ -156,13 +154,8 @@ def data(
     hide: Annotated[
         list[str] | None, typer.Option(metavar="ID", help="Compute but do not print this query.")
     ] = None,
-    since: Annotated[
-        datetime, typer.Option(parser=past_time, metavar="TIME", help=f"Start ({TIME_HELP}, ago).")
-    ] = "1h",  # type: ignore[assignment]  # Typer runs the parser on the default
-    until: Annotated[
-        datetime | None,
-        typer.Option(parser=past_time, metavar="TIME", help=f"End ({TIME_HELP}); default now."),
-    ] = None,
+    since: Start = "1h",  # type: ignore[assignment]  # Typer runs the parser on the default
+    until: Until = None,
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Several series at once, and metric math over them (GetMetricData)."""

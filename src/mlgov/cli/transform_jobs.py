@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, notice, render_list, render_object
-from mlgov.cli._params import Account, parse_labels
+from mlgov.cli._params import Account, ground_truth_payload
 
 app = typer.Typer(no_args_is_help=True, help="Batch transform: score datasets, capture the rows.")
 
@@ -97,15 +96,7 @@ def ground_truth(
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Send the true labels of a captured job's rows, joined on their inference ids (JOB-ROW)."""
-    if (label is None) == (file is None):
-        raise typer.BadParameter("give --label ID=LABEL (repeatable) or --file")
+    payload = ground_truth_payload(label, file)
     with connect() as client:
-        if file is not None:
-            records = [
-                json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line
-            ]
-            stored = client.serving.put_transform_job_ground_truth(account, name, records)
-        else:
-            labels = parse_labels(label, "--label")
-            stored = client.serving.put_transform_job_ground_truth(account, name, labels)
+        stored = client.serving.put_transform_job_ground_truth(account, name, payload)
     render_object(stored, output)
