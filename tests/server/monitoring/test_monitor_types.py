@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import json
-import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 from fastapi import FastAPI
-from sklearn.dummy import DummyRegressor
 
 from mlgov import Client
 from mlgov.server.monitoring import jobs
-
-ACCOUNT = "team"
-
-
-def _csv(columns: dict[str, Any]) -> bytes:
-    out = io.BytesIO()
-    pacsv.write_csv(pa.table(columns), out)
-    return out.getvalue()
-
-
-def _deploy(admin: Client, constant: float) -> None:
-    admin.identity.create_account(ACCOUNT, "dev")
-    admin.registry.create_group(ACCOUNT, "g")
-    model = DummyRegressor(strategy="constant", constant=constant).fit([[0, 0]], [constant])
-    admin.registry.create_version(ACCOUNT, "g", flavor="sklearn", artifact=pickle.dumps(model))
-    admin.serving.create_endpoint(
-        ACCOUNT, "ep", [{"group": "g", "version": 1}], capture={"enabled": True}
-    )
+from tests.server.monitoring.helpers import (
+    ACCOUNT,
+    binary_quality_baseline,
+    csv_bytes,
+    deploy,
+)
 
 
 def _invoke(admin: Client, rows: list[str], ids: list[str]) -> None:
@@ -81,14 +64,14 @@ BIAS = {
 
 
 def test_bias_monitor_reports_metrics_and_bias_drift(app: FastAPI, admin: Client) -> None:
-    _deploy(admin, 0.9)
+    deploy(admin, 0.9)
     # The baseline: both groups about as often positive (DPL 0.04).
     gender = np.array([0] * 100 + [1] * 100)
     label = np.array([1] * 52 + [0] * 48 + [1] * 48 + [0] * 52)
     admin.monitoring.upload_dataset(
         ACCOUNT,
         "fair.csv",
-        _csv(
+        csv_bytes(
             {"prediction": np.full(200, 0.9), "gender": gender, "x": np.arange(200), "label": label}
         ),
     )
@@ -161,7 +144,7 @@ def test_bias_monitor_reports_metrics_and_bias_drift(app: FastAPI, admin: Client
 def test_custom_metric_monitor_runs_builtin_and_module_plugins(
     app: FastAPI, admin: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _deploy(admin, 0.5)
+    deploy(admin, 0.5)
     plugin = tmp_path / "route_plugins_for_monitor_test.py"
     plugin.write_text(
         "def label_mean(data, column='label'):\n"
@@ -215,22 +198,8 @@ def test_custom_metric_monitor_runs_builtin_and_module_plugins(
 
 def test_ground_truth_file_dropped_into_the_prefix_is_merged(app: FastAPI, admin: Client) -> None:
     """ground-truth/<account id>/<endpoint>/YYYY/MM/DD/HH/*.jsonl, as docs/serving.md says."""
-    _deploy(admin, 0.9)
-    admin.monitoring.upload_dataset(
-        ACCOUNT,
-        "validation.csv",
-        _csv({"probability": np.full(100, 0.9), "label": np.array([1] * 90 + [0] * 10)}),
-    )
-    admin.monitoring.create_baseline(
-        ACCOUNT,
-        "mq",
-        type="model_quality",
-        dataset="validation.csv",
-        model_quality={
-            "problem_type": "BinaryClassification",
-            "probability_attribute": "probability",
-        },
-    )
+    deploy(admin, 0.9)
+    binary_quality_baseline(admin)
     admin.monitoring.create_monitor(
         ACCOUNT,
         "quality",

@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-import io
-import json
-import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 from fastapi import FastAPI
-from sklearn.dummy import DummyRegressor
-from sqlalchemy import select
 
 from mlgov import Client, Conflict, InvalidRequest, NotFound
 from mlgov.server.events.dispatcher import Dispatcher
-from mlgov.server.kit.outbox import OutboxEvent
-from mlgov.server.monitoring import jobs, schedules, storage, triggers
-
-ACCOUNT = "team"
-
-
-def _csv(columns: dict[str, Any]) -> bytes:
-    out = io.BytesIO()
-    pacsv.write_csv(pa.table(columns), out)
-    return out.getvalue()
-
-
-def _deploy(admin: Client, constant: float = 0.5) -> None:
-    admin.identity.create_account(ACCOUNT, "dev")
-    admin.registry.create_group(ACCOUNT, "g")
-    model = DummyRegressor(strategy="constant", constant=constant).fit([[0, 0]], [constant])
-    admin.registry.create_version(ACCOUNT, "g", flavor="sklearn", artifact=pickle.dumps(model))
-    admin.serving.create_endpoint(
-        ACCOUNT, "ep", [{"group": "g", "version": 1}], capture={"enabled": True}
-    )
+from mlgov.server.monitoring import schedules, storage, triggers
+from tests.server.monitoring.helpers import (
+    ACCOUNT,
+    csv_bytes,
+    deploy,
+    monitoring_events,
+    run_pending,
+)
 
 
 def _invoke(admin: Client, rows: np.ndarray, ids: list[str] | None = None) -> None:
@@ -52,29 +33,15 @@ def _invoke(admin: Client, rows: np.ndarray, ids: list[str] | None = None) -> No
         )
 
 
-def _run(app: FastAPI, now: datetime) -> dict[str, str]:
-    runtime = app.state.runtime
-    runtime.capture.flush()
-    return jobs.run_pending(runtime.session_factory, runtime.blobs, now)
-
-
-def _events(app: FastAPI) -> list[dict[str, Any]]:
-    with app.state.runtime.session_factory() as session:
-        rows = session.execute(
-            select(OutboxEvent).where(OutboxEvent.source == "mlgov.monitoring")
-        ).scalars()
-        return [json.loads(row.body) for row in rows]
-
-
 def test_drifted_traffic_completes_with_violations(app: FastAPI, admin: Client) -> None:
-    _deploy(admin)
+    deploy(admin)
     rng = np.random.default_rng(7)
     baseline = {
         "prediction": np.full(400, 0.5),
         "f0": rng.normal(0, 1, 400),
         "f1": rng.uniform(0, 1, 400),
     }
-    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", _csv(baseline))
+    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", csv_bytes(baseline))
     created = admin.monitoring.create_baseline(ACCOUNT, "bl", dataset="train.csv")
     assert created["files"] == ["constraints.json", "statistics.json"]
     assert created["summary"]["features"] == ["prediction", "f0", "f1"]
@@ -89,7 +56,7 @@ def test_drifted_traffic_completes_with_violations(app: FastAPI, admin: Client) 
         ACCOUNT, "dq", start=now - timedelta(hours=1), end=now + timedelta(minutes=1)
     )
     assert started["status"] == "Pending" and started["trigger"] == "manual"
-    assert _run(app, now) == {started["id"]: "CompletedWithViolations"}
+    assert run_pending(app, now) == {started["id"]: "CompletedWithViolations"}
 
     execution = admin.monitoring.get_execution(ACCOUNT, "dq", started["id"])
     assert execution["status"] == "CompletedWithViolations"
@@ -114,7 +81,7 @@ def test_drifted_traffic_completes_with_violations(app: FastAPI, admin: Client) 
         )
     }
     assert {"feature_baseline_drift_f0", "feature_baseline_drift_f1", "violation_count"} <= names
-    (event,) = _events(app)
+    (event,) = monitoring_events(app)
     assert event["detail-type"] == "Monitoring Execution Status Change"
     assert event["detail"]["ExecutionStatus"] == "CompletedWithViolations"
     assert event["detail"]["EndpointName"] == "ep"
@@ -129,7 +96,7 @@ def test_drifted_traffic_completes_with_violations(app: FastAPI, admin: Client) 
     again = admin.monitoring.start_execution(
         ACCOUNT, "dq", start=hour, end=now + timedelta(minutes=1)
     )
-    assert _run(app, now) == {again["id"]: "CompletedWithViolations"}
+    assert run_pending(app, now) == {again["id"]: "CompletedWithViolations"}
     assert (
         admin.monitoring.download_report(ACCOUNT, "dq", again["id"], "statistics.json")["dataset"][
             "item_count"
@@ -139,12 +106,12 @@ def test_drifted_traffic_completes_with_violations(app: FastAPI, admin: Client) 
 
 
 def test_model_quality_with_ground_truth_violates_threshold(app: FastAPI, admin: Client) -> None:
-    _deploy(admin, constant=0.9)  # always predicts the positive class
+    deploy(admin, constant=0.9)  # always predicts the positive class
     labels = np.array([1] * 90 + [0] * 10)
     admin.monitoring.upload_dataset(
         ACCOUNT,
         "validation.csv",
-        _csv({"probability": np.full(100, 0.9), "label": labels}),
+        csv_bytes({"probability": np.full(100, 0.9), "label": labels}),
     )
     baseline = admin.monitoring.create_baseline(
         ACCOUNT,
@@ -178,7 +145,7 @@ def test_model_quality_with_ground_truth_violates_threshold(app: FastAPI, admin:
     started = admin.monitoring.start_execution(
         ACCOUNT, "quality", start=now - timedelta(hours=1), end=now + timedelta(minutes=1)
     )
-    assert _run(app, now) == {started["id"]: "CompletedWithViolations"}
+    assert run_pending(app, now) == {started["id"]: "CompletedWithViolations"}
     execution = admin.monitoring.get_execution(ACCOUNT, "quality", started["id"])
     assert execution["summary"]["records"] == 40
     assert execution["summary"]["metrics"]["accuracy"] == pytest.approx(0.5)
@@ -205,15 +172,15 @@ def test_model_quality_with_ground_truth_violates_threshold(app: FastAPI, admin:
 def test_schedule_fires_once_when_due_and_fails_without_traffic(
     app: FastAPI, admin: Client
 ) -> None:
-    _deploy(admin)
+    deploy(admin)
     admin.monitoring.import_baseline(ACCOUNT, "bl", **SAGEMAKER_BASELINE)
     monitor = admin.monitoring.create_monitor(
         ACCOUNT, "hourly", "ep", baseline="bl", schedule="rate(1 hour)"
     )
     due = datetime.fromisoformat(monitor["next_run_at"])
     assert due.minute == 0 and due > datetime.now(UTC)
-    assert _run(app, due - timedelta(seconds=1)) == {}
-    (status,) = _run(app, due + timedelta(hours=3)).values()  # missed runs run once
+    assert run_pending(app, due - timedelta(seconds=1)) == {}
+    (status,) = run_pending(app, due + timedelta(hours=3)).values()  # missed runs run once
     assert status == "Failed"
     (execution,) = admin.monitoring.list_executions(ACCOUNT, "hourly")
     assert execution["trigger"] == "schedule"
@@ -221,12 +188,12 @@ def test_schedule_fires_once_when_due_and_fails_without_traffic(
     assert "no captured data" in execution["failure_reason"]
     moved = datetime.fromisoformat(admin.monitoring.get_monitor(ACCOUNT, "hourly")["next_run_at"])
     assert moved == due + timedelta(hours=4)
-    (event,) = _events(app)
+    (event,) = monitoring_events(app)
     assert event["detail"]["ExecutionStatus"] == "Failed"
 
 
 def test_event_target_starts_the_monitor(app: FastAPI, admin: Client) -> None:
-    _deploy(admin)
+    deploy(admin)
     admin.monitoring.import_baseline(ACCOUNT, "bl", **SAGEMAKER_BASELINE)
     admin.monitoring.create_monitor(ACCOUNT, "on-alarm", "ep", baseline="bl")
     admin.events.put_rule(ACCOUNT, "check", {"source": ["ci.pipeline"]})
@@ -262,7 +229,7 @@ def test_event_target_starts_the_monitor(app: FastAPI, admin: Client) -> None:
 
 
 def test_imported_sagemaker_baseline_is_kept_unchanged(admin: Client) -> None:
-    _deploy(admin)
+    deploy(admin)
     imported = admin.monitoring.import_baseline(ACCOUNT, "sm", **SAGEMAKER_BASELINE)
     assert imported["source"] == "import" and imported["summary"]["features"] == ["age", "job"]
     for name in ("statistics", "constraints"):
@@ -282,7 +249,7 @@ def test_imported_sagemaker_baseline_is_kept_unchanged(admin: Client) -> None:
 
 
 def test_bad_input_is_4xx(admin: Client) -> None:
-    _deploy(admin)
+    deploy(admin)
     admin.monitoring.import_baseline(ACCOUNT, "bl", **SAGEMAKER_BASELINE)
     with pytest.raises(InvalidRequest) as bad_cron:
         admin.monitoring.create_monitor(ACCOUNT, "m", "ep", baseline="bl", schedule="cron(61 *)")

@@ -2,45 +2,31 @@
 
 from __future__ import annotations
 
-import io
 import json
-import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pytest
 from fastapi import FastAPI
-from sklearn.dummy import DummyRegressor
-from sqlalchemy import select
 
 from mlgov import AccessDenied, Client, InvalidRequest, NotFound
 from mlgov.server.batch.service import run_pending as run_transform_jobs
-from mlgov.server.kit.outbox import OutboxEvent
-from mlgov.server.monitoring import jobs
 from tests.conftest import client_for
-
-ACCOUNT = "team"
-
-
-def _csv(columns: dict[str, Any]) -> bytes:
-    out = io.BytesIO()
-    pacsv.write_csv(pa.table(columns), out)
-    return out.getvalue()
-
-
-def _register(admin: Client, account: str, constant: float) -> None:
-    admin.registry.create_group(account, "g")
-    model = DummyRegressor(strategy="constant", constant=constant).fit([[0, 0]], [constant])
-    admin.registry.create_version(account, "g", flavor="sklearn", artifact=pickle.dumps(model))
+from tests.server.monitoring.helpers import (
+    ACCOUNT,
+    binary_quality_baseline,
+    csv_bytes,
+    monitoring_events,
+    register_constant_model,
+    run_pending,
+)
 
 
 def _transform(
     app: FastAPI, admin: Client, name: str, rows: np.ndarray, *, capture: bool = True
 ) -> dict[str, Any]:
-    data = _csv({"f0": rows[:, 0], "f1": rows[:, 1]})
+    data = csv_bytes({"f0": rows[:, 0], "f1": rows[:, 1]})
     admin.serving.create_transform_job(ACCOUNT, name, "g", 1, data=data, capture=capture)
     assert run_transform_jobs(app.state.runtime) == 1
     job = admin.serving.get_transform_job(ACCOUNT, name)
@@ -48,29 +34,15 @@ def _transform(
     return job
 
 
-def _run(app: FastAPI, now: datetime) -> dict[str, str]:
-    runtime = app.state.runtime
-    return jobs.run_pending(runtime.session_factory, runtime.blobs, now)
-
-
-def _events(app: FastAPI) -> list[dict[str, Any]]:
-    with app.state.runtime.session_factory() as session:
-        rows = session.execute(
-            select(OutboxEvent).where(OutboxEvent.source == "mlgov.monitoring")
-        ).scalars()
-        return [json.loads(row.body) for row in rows]
-
-
 def test_data_quality_monitor_on_a_transform_job_reports_drift(app: FastAPI, admin: Client) -> None:
-    admin.identity.create_account(ACCOUNT, "dev")
-    _register(admin, ACCOUNT, 0.5)
+    register_constant_model(admin, 0.5)
     rng = np.random.default_rng(11)
     train = {
         "prediction": np.full(400, 0.5),
         "f0": rng.normal(0, 1, 400),
         "f1": rng.uniform(0, 1, 400),
     }
-    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", _csv(train))
+    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", csv_bytes(train))
     admin.monitoring.create_baseline(ACCOUNT, "bl", dataset="train.csv")
     drifted = np.column_stack([rng.normal(3, 1, 80), rng.uniform(0, 1, 80)])
     job = _transform(app, admin, "nightly", drifted)
@@ -91,7 +63,7 @@ def test_data_quality_monitor_on_a_transform_job_reports_drift(app: FastAPI, adm
     )
     assert datetime.fromisoformat(started["window_end"]) > datetime.fromisoformat(job["ended_at"])
     now = datetime.now(UTC)
-    assert _run(app, now) == {started["id"]: "CompletedWithViolations"}
+    assert run_pending(app, now) == {started["id"]: "CompletedWithViolations"}
 
     execution = admin.monitoring.get_execution(ACCOUNT, "nightly-dq", started["id"])
     assert (execution["transform_job"], execution["endpoint"]) == ("nightly", None)
@@ -121,7 +93,7 @@ def test_data_quality_monitor_on_a_transform_job_reports_drift(app: FastAPI, adm
         )
     }
     assert {"feature_baseline_drift_f0", "violation_count"} <= names
-    (event,) = _events(app)
+    (event,) = monitoring_events(app)
     assert event["detail"]["TransformJobName"] == "nightly"
     assert event["detail"]["EndpointName"] is None
     assert event["detail"]["ExecutionStatus"] == "CompletedWithViolations"
@@ -130,23 +102,8 @@ def test_data_quality_monitor_on_a_transform_job_reports_drift(app: FastAPI, adm
 def test_model_quality_monitor_on_a_transform_job_merges_dropped_ground_truth(
     app: FastAPI, admin: Client
 ) -> None:
-    admin.identity.create_account(ACCOUNT, "dev")
-    _register(admin, ACCOUNT, 0.9)  # always the positive class
-    admin.monitoring.upload_dataset(
-        ACCOUNT,
-        "validation.csv",
-        _csv({"probability": np.full(100, 0.9), "label": np.array([1] * 90 + [0] * 10)}),
-    )
-    admin.monitoring.create_baseline(
-        ACCOUNT,
-        "mq",
-        type="model_quality",
-        dataset="validation.csv",
-        model_quality={
-            "problem_type": "BinaryClassification",
-            "probability_attribute": "probability",
-        },
-    )
+    register_constant_model(admin, 0.9)  # always the positive class
+    binary_quality_baseline(admin)
     _transform(app, admin, "scoring", np.ones((40, 2)))
     admin.monitoring.create_monitor(
         ACCOUNT,
@@ -181,7 +138,7 @@ def test_model_quality_monitor_on_a_transform_job_merges_dropped_ground_truth(
         handle.write(lines.encode())
 
     started = admin.monitoring.start_execution(ACCOUNT, "scoring-quality")
-    assert _run(app, datetime.now(UTC)) == {started["id"]: "CompletedWithViolations"}
+    assert run_pending(app, datetime.now(UTC)) == {started["id"]: "CompletedWithViolations"}
     execution = admin.monitoring.get_execution(ACCOUNT, "scoring-quality", started["id"])
     assert execution["summary"]["records"] == 40
     assert execution["summary"]["metrics"]["accuracy"] == pytest.approx(0.5)
@@ -197,23 +154,8 @@ def test_model_quality_monitor_on_a_transform_job_merges_dropped_ground_truth(
 def test_model_quality_monitor_on_a_transform_job_merges_labels_sent_through_the_api(
     app: FastAPI, admin: Client
 ) -> None:
-    admin.identity.create_account(ACCOUNT, "dev")
-    _register(admin, ACCOUNT, 0.9)  # always the positive class
-    admin.monitoring.upload_dataset(
-        ACCOUNT,
-        "validation.csv",
-        _csv({"probability": np.full(100, 0.9), "label": np.array([1] * 90 + [0] * 10)}),
-    )
-    admin.monitoring.create_baseline(
-        ACCOUNT,
-        "mq",
-        type="model_quality",
-        dataset="validation.csv",
-        model_quality={
-            "problem_type": "BinaryClassification",
-            "probability_attribute": "probability",
-        },
-    )
+    register_constant_model(admin, 0.9)  # always the positive class
+    binary_quality_baseline(admin)
     _transform(app, admin, "scoring", np.ones((40, 2)))
     admin.monitoring.create_monitor(
         ACCOUNT,
@@ -246,7 +188,7 @@ def test_model_quality_monitor_on_a_transform_job_merges_labels_sent_through_the
     assert first["path"].startswith(f"ground-truth/{account_id}/transform-job-scoring/")
 
     started = admin.monitoring.start_execution(ACCOUNT, "scoring-quality")
-    assert _run(app, datetime.now(UTC)) == {started["id"]: "CompletedWithViolations"}
+    assert run_pending(app, datetime.now(UTC)) == {started["id"]: "CompletedWithViolations"}
     execution = admin.monitoring.get_execution(ACCOUNT, "scoring-quality", started["id"])
     assert execution["summary"]["records"] == 40
     assert execution["summary"]["metrics"]["accuracy"] == pytest.approx(0.5)
@@ -255,10 +197,8 @@ def test_model_quality_monitor_on_a_transform_job_merges_labels_sent_through_the
 
 
 def test_transform_job_ground_truth_refusals(app: FastAPI, admin: Client) -> None:
-    admin.identity.create_account(ACCOUNT, "dev")
-    admin.identity.create_account("other", "dev")
     for account in (ACCOUNT, "other"):
-        _register(admin, account, 0.5)
+        register_constant_model(admin, 0.5, account)
     admin.serving.create_transform_job("other", "theirs", "g", 1, data=b"a,b\n1,2\n", capture=True)
     admin.serving.create_transform_job(ACCOUNT, "uncaptured", "g", 1, data=b"a,b\n1,2\n")
     admin.serving.create_transform_job(
@@ -302,12 +242,10 @@ def test_transform_job_ground_truth_refusals(app: FastAPI, admin: Client) -> Non
 
 
 def test_a_monitor_names_one_source_in_its_own_account(app: FastAPI, admin: Client) -> None:
-    admin.identity.create_account(ACCOUNT, "dev")
-    admin.identity.create_account("other", "dev")
     for account in (ACCOUNT, "other"):
-        _register(admin, account, 0.5)
+        register_constant_model(admin, 0.5, account)
     admin.serving.create_endpoint(ACCOUNT, "ep", [{"group": "g", "version": 1}])
-    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", _csv({"prediction": [0.5, 0.5]}))
+    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", csv_bytes({"prediction": [0.5, 0.5]}))
     admin.monitoring.create_baseline(ACCOUNT, "bl", dataset="train.csv")
     admin.serving.create_transform_job("other", "theirs", "g", 1, data=b"a,b\n1,2\n", capture=True)
     admin.serving.create_transform_job(ACCOUNT, "uncaptured", "g", 1, data=b"a,b\n1,2\n")
@@ -341,9 +279,8 @@ def test_a_monitor_names_one_source_in_its_own_account(app: FastAPI, admin: Clie
 def test_a_monitor_on_a_job_that_has_not_run_uses_the_default_window(
     app: FastAPI, admin: Client
 ) -> None:
-    admin.identity.create_account(ACCOUNT, "dev")
-    _register(admin, ACCOUNT, 0.5)
-    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", _csv({"prediction": [0.5, 0.5]}))
+    register_constant_model(admin, 0.5)
+    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", csv_bytes({"prediction": [0.5, 0.5]}))
     admin.monitoring.create_baseline(ACCOUNT, "bl", dataset="train.csv")
     admin.serving.create_transform_job(ACCOUNT, "later", "g", 1, data=b"a,b\n1,2\n", capture=True)
     admin.monitoring.create_monitor(ACCOUNT, "m", transform_job="later", baseline="bl")
@@ -352,7 +289,7 @@ def test_a_monitor_on_a_job_that_has_not_run_uses_the_default_window(
         started["window_start"]
     )
     assert window == timedelta(hours=1)
-    assert _run(app, datetime.now(UTC)) == {started["id"]: "Failed"}
+    assert run_pending(app, datetime.now(UTC)) == {started["id"]: "Failed"}
     failed = admin.monitoring.get_execution(ACCOUNT, "m", started["id"])
     assert "no captured data for transform job later" in failed["failure_reason"]
 
@@ -363,13 +300,17 @@ def test_a_rule_on_the_job_completing_runs_its_monitor_over_the_job(
     from mlgov.server.events.dispatcher import Dispatcher
     from mlgov.server.monitoring import triggers
 
-    admin.identity.create_account(ACCOUNT, "dev")
-    _register(admin, ACCOUNT, 0.5)
+    register_constant_model(admin, 0.5)
     train = {"prediction": np.full(50, 0.5), "f0": np.arange(50.0), "f1": np.arange(50.0)}
-    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", _csv(train))
+    admin.monitoring.upload_dataset(ACCOUNT, "train.csv", csv_bytes(train))
     admin.monitoring.create_baseline(ACCOUNT, "bl", dataset="train.csv")
     admin.serving.create_transform_job(
-        ACCOUNT, "nightly", "g", 1, data=_csv({"f0": [1.0, 2.0], "f1": [3.0, 4.0]}), capture=True
+        ACCOUNT,
+        "nightly",
+        "g",
+        1,
+        data=csv_bytes({"f0": [1.0, 2.0], "f1": [3.0, 4.0]}),
+        capture=True,
     )
     admin.monitoring.create_monitor(ACCOUNT, "nightly-dq", transform_job="nightly", baseline="bl")
     admin.events.put_rule(
@@ -406,7 +347,7 @@ def test_a_rule_on_the_job_completing_runs_its_monitor_over_the_job(
     assert datetime.fromisoformat(execution["window_start"]) == datetime.fromisoformat(
         job["started_at"]
     )
-    (status,) = _run(app, datetime.now(UTC)).values()
+    (status,) = run_pending(app, datetime.now(UTC)).values()
     assert status in ("Completed", "CompletedWithViolations")
     done = admin.monitoring.get_execution(ACCOUNT, "nightly-dq", execution["id"])
     assert done["summary"]["records"] == 2
