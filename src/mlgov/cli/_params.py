@@ -90,6 +90,16 @@ Account = Annotated[
 ]
 
 
+GroundTruthLabels = Annotated[
+    list[str] | None,
+    typer.Option(metavar="INFERENCE_ID=LABEL", help="One label; repeat for more."),
+]
+GroundTruthFile = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="Ground-truth JSON lines (SageMaker)."),
+]
+
+
 def ground_truth_payload(
     labels: list[str] | None, file: Path | None
 ) -> dict[str, str] | list[dict[str, Any]]:

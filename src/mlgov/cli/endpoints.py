@@ -11,7 +11,7 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, render_list, render_object
-from mlgov.cli._params import Account, ground_truth_payload
+from mlgov.cli._params import Account, GroundTruthFile, GroundTruthLabels, ground_truth_payload
 
 app = typer.Typer(no_args_is_help=True, help="Endpoints: serve registry versions, capture traffic.")
 
@@ -209,14 +209,8 @@ def invoke(
 def ground_truth(
     name: Name,
     account: Account,
-    label: Annotated[
-        list[str] | None,
-        typer.Option(metavar="INFERENCE_ID=LABEL", help="One label; repeat for more."),
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(exists=True, dir_okay=False, help="Ground-truth JSON lines (SageMaker)."),
-    ] = None,
+    label: GroundTruthLabels = None,
+    file: GroundTruthFile = None,
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Send the true labels of earlier invocations, joined on their inference ids."""

@@ -9,7 +9,7 @@ import typer
 
 from mlgov.cli._connection import connect
 from mlgov.cli._output import Column, Format, OutputOption, notice, render_list, render_object
-from mlgov.cli._params import Account, ground_truth_payload
+from mlgov.cli._params import Account, GroundTruthFile, GroundTruthLabels, ground_truth_payload
 
 app = typer.Typer(no_args_is_help=True, help="Batch transform: score datasets, capture the rows.")
 
@@ -83,16 +83,8 @@ def download(
 def ground_truth(
     name: Name,
     account: Account,
-    label: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="INFERENCE_ID=LABEL", help="One label (ids JOB-ROW); repeat for more."
-        ),
-    ] = None,
-    file: Annotated[
-        Path | None,
-        typer.Option(exists=True, dir_okay=False, help="Ground-truth JSON lines (SageMaker)."),
-    ] = None,
+    label: GroundTruthLabels = None,
+    file: GroundTruthFile = None,
     output: OutputOption = Format.TABLE,
 ) -> None:
     """Send the true labels of a captured job's rows, joined on their inference ids (JOB-ROW)."""

@@ -34,6 +34,32 @@ def _transform(
     return job
 
 
+def _scored_job_with_quality_monitor(app: FastAPI, admin: Client) -> None:
+    """Job ``scoring``: 40 rows scored 0.9 by a constant model, watched by ``scoring-quality``."""
+    register_constant_model(admin, 0.9)  # always the positive class
+    binary_quality_baseline(admin)
+    _transform(app, admin, "scoring", np.ones((40, 2)))
+    admin.monitoring.create_monitor(
+        ACCOUNT,
+        "scoring-quality",
+        transform_job="scoring",
+        type="model_quality",
+        baseline="mq",
+        settings={
+            "model_quality": {"problem_type": "BinaryClassification", "probability_attribute": "0"}
+        },
+    )
+
+
+def _label(row: int) -> dict[str, Any]:
+    """Row ``row`` of job ``scoring`` labelled ``row % 2``: half the positive answers are wrong."""
+    return {
+        "groundTruthData": {"data": str(row % 2), "encoding": "CSV"},
+        "eventMetadata": {"eventId": f"scoring-{row}"},
+        "eventVersion": "0",
+    }
+
+
 def test_data_quality_monitor_on_a_transform_job_reports_drift(app: FastAPI, admin: Client) -> None:
     register_constant_model(admin, 0.5)
     rng = np.random.default_rng(11)
@@ -102,19 +128,7 @@ def test_data_quality_monitor_on_a_transform_job_reports_drift(app: FastAPI, adm
 def test_model_quality_monitor_on_a_transform_job_merges_dropped_ground_truth(
     app: FastAPI, admin: Client
 ) -> None:
-    register_constant_model(admin, 0.9)  # always the positive class
-    binary_quality_baseline(admin)
-    _transform(app, admin, "scoring", np.ones((40, 2)))
-    admin.monitoring.create_monitor(
-        ACCOUNT,
-        "scoring-quality",
-        transform_job="scoring",
-        type="model_quality",
-        baseline="mq",
-        settings={
-            "model_quality": {"problem_type": "BinaryClassification", "probability_attribute": "0"}
-        },
-    )
+    _scored_job_with_quality_monitor(app, admin)
     # Labels for a job's rows (inference ids <job>-<row>) go to the job's ground-truth prefix.
     runtime = app.state.runtime
     account_id = admin.identity.get_account(ACCOUNT)["id"]
@@ -123,17 +137,7 @@ def test_model_quality_monitor_on_a_transform_job_merges_dropped_ground_truth(
         f"{runtime.blobs.root}/ground-truth/{account_id}/transform-job-scoring/{hour:%Y/%m/%d/%H}"
     )
     runtime.blobs.fs.makedirs(directory, exist_ok=True)
-    lines = "".join(
-        json.dumps(
-            {
-                "groundTruthData": {"data": str(row % 2), "encoding": "CSV"},
-                "eventMetadata": {"eventId": f"scoring-{row}"},
-                "eventVersion": "0",
-            }
-        )
-        + "\n"
-        for row in range(40)
-    )
+    lines = "".join(json.dumps(_label(row)) + "\n" for row in range(40))
     with runtime.blobs.fs.open(f"{directory}/labels.jsonl", "wb") as handle:
         handle.write(lines.encode())
 
@@ -154,19 +158,7 @@ def test_model_quality_monitor_on_a_transform_job_merges_dropped_ground_truth(
 def test_model_quality_monitor_on_a_transform_job_merges_labels_sent_through_the_api(
     app: FastAPI, admin: Client
 ) -> None:
-    register_constant_model(admin, 0.9)  # always the positive class
-    binary_quality_baseline(admin)
-    _transform(app, admin, "scoring", np.ones((40, 2)))
-    admin.monitoring.create_monitor(
-        ACCOUNT,
-        "scoring-quality",
-        transform_job="scoring",
-        type="model_quality",
-        baseline="mq",
-        settings={
-            "model_quality": {"problem_type": "BinaryClassification", "probability_attribute": "0"}
-        },
-    )
+    _scored_job_with_quality_monitor(app, admin)
     # Half the rows by the map form, the other half as SageMaker records.
     first = admin.serving.put_transform_job_ground_truth(
         ACCOUNT, "scoring", {f"scoring-{row}": row % 2 for row in range(20)}
@@ -174,14 +166,7 @@ def test_model_quality_monitor_on_a_transform_job_merges_labels_sent_through_the
     second = admin.serving.put_transform_job_ground_truth(
         ACCOUNT,
         "scoring",
-        [
-            {
-                "groundTruthData": {"data": str(row % 2), "encoding": "CSV"},
-                "eventMetadata": {"eventId": f"scoring-{row}"},
-                "eventVersion": "0",
-            }
-            for row in range(20, 40)
-        ],
+        [_label(row) for row in range(20, 40)],
     )
     account_id = admin.identity.get_account(ACCOUNT)["id"]
     assert (first["records"], second["records"]) == (20, 20)

@@ -478,8 +478,8 @@ def _delivery(
     body: str,
     event_time: datetime,
     now: datetime,
-    rule: EventRule,
-    target: EventTarget,
+    rule: EventRule | None,
+    target: EventTarget | None,
     replay_name: str | None = None,
 ) -> EventDelivery:
     """A pending delivery of one event to one target of ``rule`` (owned by ``account_id``)."""
@@ -489,10 +489,10 @@ def _delivery(
         event_id=str(envelope.get("id")),
         event_time=event_time,
         body=body,
-        rule_id=rule.id,
-        rule_name=rule.name,
-        target_row_id=target.id,
-        target_id=target.target_id,
+        rule_id=rule.id if rule else "",
+        rule_name=rule.name if rule else "",
+        target_row_id=target.id if target else "",
+        target_id=target.target_id if target else "",
         replay_name=replay_name,
         status=PENDING,
         attempts=0,
@@ -645,25 +645,9 @@ def _delivery_failed(
 ) -> EventDelivery:
     """A dead letter for an action that cannot be delivered at all: it names no target, so a
     redrive dead-letters it again until the alarm's actions are fixed."""
-    return EventDelivery(
-        id=new_id("ed"),
-        account_id=account_id,
-        event_id=str(envelope.get("id")),
-        event_time=event_time,
-        body=body,
-        rule_id="",
-        rule_name="",
-        target_row_id="",
-        target_id="",
-        replay_name=None,
-        status=DEAD,
-        attempts=0,
-        next_attempt_at=now,
-        error_code=code,
-        error_message=message,
-        created_at=now,
-        finished_at=now,
-    )
+    dead = _delivery(account_id, envelope, body, event_time, now, None, None)
+    dead.status, dead.error_code, dead.error_message, dead.finished_at = DEAD, code, message, now
+    return dead
 
 
 def _event_time(envelope: dict[str, Any], default: datetime) -> datetime:
