@@ -114,7 +114,8 @@ def test_keys_revoke_expire_disable(app: FastAPI, admin) -> None:  # type: ignor
     statuses = {k["id"]: k["status"] for k in admin.identity.list_keys("svc")}
     assert statuses[first["id"]] == "revoked" and statuses[second["id"]] == "active"
 
-    with unit_of_work(app.state.runtime.session_factory) as session:
+    assert client_for(app, second["secret"]).identity.whoami()["principal_name"] == "svc"
+    with unit_of_work(app.state.runtime.session_factory) as session:  # a bulk write, no objects
         session.execute(
             update(ApiKey)
             .where(ApiKey.id == second["id"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from mlgov.server.identity import service
+from mlgov.server.identity import cache, service
 from mlgov.server.identity.repository import IdentityRepository
 from mlgov.server.kit import idempotency
 from mlgov.server.kit.context import GRANT_RESOLVERS, RequestContext, Scope, context_of
@@ -18,8 +18,11 @@ from mlgov.server.kit.context import GRANT_RESOLVERS, RequestContext, Scope, con
 
 def authorize(request: Request) -> None:
     ctx = context_of(request)
-    ctx.caller = service.authenticate(ctx.session, request.headers.get("authorization"))
-    _check_scope(ctx, request)
+    snapshot = cache.snapshot(ctx.session)
+    ctx.caller = service.authenticate_in(
+        snapshot, ctx.session, request.headers.get("authorization")
+    )
+    _check_scope(ctx, request, snapshot)
     idempotency.check(ctx, request)
 
 
@@ -37,35 +40,33 @@ def _shared_with_caller(
     resolver = GRANT_RESOLVERS.get(kind)
     if resolver is None:
         return None
-    repo = IdentityRepository(ctx.session)
+    snapshot = cache.snapshot(ctx.session)
     for grantee in resolver(ctx.session, owner_account_id, dict(request.path_params), permission):
-        found = repo.account_with_path(grantee)
-        if found and grants.on_account(ctx.action.name, grantee, found[1]):
+        place = snapshot.account(ctx.session, grantee)
+        if place and grants.on_account(ctx.action.name, grantee, place.org_unit_path):
             return grantee
     return None
 
 
-def _check_scope(ctx: RequestContext, request: Request) -> None:
+def _check_scope(ctx: RequestContext, request: Request, snapshot: cache.Snapshot) -> None:
     assert ctx.caller is not None
     caller, action = ctx.caller, ctx.action.name
     scope = ctx.action.scope
     if scope is Scope.AUTHENTICATED:
         return
     root_path = service.root_path(ctx.session)
-    grants = service.Grants(ctx.session, caller.principal_id)
-    repo = IdentityRepository(ctx.session)
+    grants = service.Grants.of(ctx.session, caller.principal_id, snapshot)
 
     if scope is Scope.ACCOUNT:
         ref = request.path_params["account"]
         ctx.account_ref = ref
-        found = repo.account_with_path(ref)
-        if found is None:
+        account = snapshot.account(ctx.session, ref)
+        if account is None:
             if grants.on_org_unit(action, root_path):
                 service.get_account(ctx.session, ref)  # raises the 404
             raise service.deny(caller, action, f"account {ref}")
-        account, path = found
         ctx.account_id = account.id
-        if grants.on_account(action, account.id, path):
+        if grants.on_account(action, account.id, account.org_unit_path):
             return
         via = _shared_with_caller(ctx, request, grants, account.id)
         if via is None:
@@ -74,7 +75,7 @@ def _check_scope(ctx: RequestContext, request: Request) -> None:
         return
     if scope is Scope.ORG_UNIT:
         ref = request.path_params["org_unit"]
-        org_unit = repo.org_unit(ref)
+        org_unit = IdentityRepository(ctx.session).org_unit(ref)
         if org_unit is None:
             if grants.on_org_unit(action, root_path):
                 service.get_org_unit(ctx.session, ref)

@@ -25,7 +25,7 @@ from mlgov.errors import (
     Unauthenticated,
 )
 from mlgov.server.db.base import utc_now
-from mlgov.server.identity import schemas
+from mlgov.server.identity import cache, schemas
 from mlgov.server.identity.repository import IdentityRepository
 from mlgov.server.identity.roles import ROLES, role_permits
 from mlgov.server.identity.tables import (
@@ -77,30 +77,35 @@ def issue_key(
 
 
 def authenticate(session: Session, authorization: str | None) -> Caller:
+    return authenticate_in(cache.snapshot(session), session, authorization)
+
+
+def authenticate_in(
+    snapshot: cache.Snapshot, session: Session, authorization: str | None
+) -> Caller:
     if not authorization:
         raise Unauthenticated("no API key: send `Authorization: Bearer <key>`")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or "." not in token:
         raise Unauthenticated("the Authorization header is not `Bearer mlgov_<key id>.<secret>`")
     key_id, _, secret = token[len(KEY_PREFIX) :].partition(".")
-    found = IdentityRepository(session).api_key_with_principal(key_id.strip())
+    key = snapshot.key(session, key_id.strip())
     # Compare against a dummy hash when the key is unknown so timing does not reveal key ids.
-    expected = found[0].secret_hash if found else hash_secret("")
-    if not hmac.compare_digest(expected, hash_secret(secret.strip())) or found is None:
+    expected = key.secret_hash if key else hash_secret("")
+    if not hmac.compare_digest(expected, hash_secret(secret.strip())) or key is None:
         raise Unauthenticated("the API key is not valid")
-    key, principal = found
     if key.revoked_at is not None:
-        raise Unauthenticated(f"API key {key.id} was revoked")
+        raise Unauthenticated(f"API key {key.key_id} was revoked")
     if key.expires_at is not None and key.expires_at <= utc_now():
-        raise Unauthenticated(f"API key {key.id} expired at {key.expires_at.isoformat()}")
-    if principal.disabled:
-        raise Unauthenticated(f"principal {principal.name} is disabled")
+        raise Unauthenticated(f"API key {key.key_id} expired at {key.expires_at.isoformat()}")
+    if key.principal_disabled:
+        raise Unauthenticated(f"principal {key.principal_name} is disabled")
     return Caller(
-        principal_id=principal.id,
-        principal_name=principal.name,
-        principal_type=principal.type,
-        principal_account_id=principal.account_id,
-        api_key_id=key.id,
+        principal_id=key.principal_id,
+        principal_name=key.principal_name,
+        principal_type=key.principal_type,
+        principal_account_id=key.principal_account_id,
+        api_key_id=key.key_id,
     )
 
 
@@ -117,9 +122,15 @@ class Grant:
 class Grants:
     """What one principal may do, from its role bindings; org-unit grants reach every descendant."""
 
-    def __init__(self, session: Session, principal_id: str) -> None:
-        rows = IdentityRepository(session).grants_of(principal_id)
+    def __init__(self, rows: Sequence[cache.GrantRow]) -> None:
         self.grants = [Grant(role, account_id, path) for role, account_id, path in rows]
+
+    @classmethod
+    def of(
+        cls, session: Session, principal_id: str, snapshot: cache.Snapshot | None = None
+    ) -> Grants:
+        snapshot = snapshot or cache.snapshot(session)
+        return cls(snapshot.grant_rows(session, principal_id))
 
     def _granting(self, action: str) -> list[Grant]:
         return [grant for grant in self.grants if role_permits(grant.role, action)]
@@ -172,23 +183,27 @@ class Visibility:
 
 
 def visibility(session: Session, caller: Caller, action: str) -> Visibility:
-    accounts, paths = Grants(session, caller.principal_id).reach(action)
+    accounts, paths = Grants.of(session, caller.principal_id).reach(action)
     return Visibility(root_path(session) in paths, accounts, paths)
 
 
 def may(session: Session, caller: Caller, action: str, account_id: str) -> bool:
     """Whether the caller holds ``action`` on a second account a service touches (promotion)."""
-    found = IdentityRepository(session).account_with_path(account_id)
-    return found is not None and Grants(session, caller.principal_id).on_account(
-        action, account_id, found[1]
+    snapshot = cache.snapshot(session)
+    place = snapshot.account(session, account_id)
+    return place is not None and Grants.of(session, caller.principal_id, snapshot).on_account(
+        action, place.id, place.org_unit_path
     )
 
 
 def roles_on_account(session: Session, caller: Caller, account_id: str) -> set[str]:
-    found = IdentityRepository(session).account_with_path(account_id)
-    if found is None:
+    snapshot = cache.snapshot(session)
+    place = snapshot.account(session, account_id)
+    if place is None:
         return set()
-    return Grants(session, caller.principal_id).roles_on_account(account_id, found[1])
+    return Grants.of(session, caller.principal_id, snapshot).roles_on_account(
+        place.id, place.org_unit_path
+    )
 
 
 def require_organization(session: Session) -> Organization:

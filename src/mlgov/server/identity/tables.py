@@ -5,8 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Connection,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    update,
+)
+from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column
 
 from mlgov.server.db.base import Base, JSONDocument, UTCDateTime, utc_now
 
@@ -94,3 +105,40 @@ class RoleBinding(Base):
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     org_unit_id: Mapped[str | None] = mapped_column(ForeignKey("org_units.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class IdentityGeneration(Base):
+    """One row whose number moves, in the writing transaction, with every change to the tables
+    above: a process may keep what it read of them for as long as the number stays put
+    (``identity/cache.py``), and still sees a revoked key or a removed binding on the next call.
+    """
+
+    __tablename__ = "identity_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+NEXT_GENERATION = update(IdentityGeneration).values(generation=IdentityGeneration.generation + 1)
+GUARDED = (Organization, OrgUnit, Account, Principal, ApiKey, RoleBinding)
+
+
+def _object_written(_mapper: Mapper[Any], connection: Connection, _target: object) -> None:
+    connection.execute(NEXT_GENERATION)
+
+
+def _statement_run(state: ORMExecuteState) -> None:
+    """Bulk ``update(ApiKey)``-style statements bypass the object hooks above."""
+    if state.is_update or state.is_delete or state.is_insert:
+        mapper = state.bind_mapper
+        if mapper is not None and issubclass(mapper.class_, GUARDED):
+            state.session.execute(NEXT_GENERATION)
+
+
+# Writes through the ORM, object by object or in bulk, all pass these hooks; the database's own
+# cascades (a deleted principal's keys) follow a write that already moved the number. Raw SQL
+# against these tables does not: run it with ``UPDATE identity_generation`` in the same transaction.
+for _table in GUARDED:
+    for _moment in ("after_insert", "after_update", "after_delete"):
+        event.listen(_table, _moment, _object_written)
+event.listen(Session, "do_orm_execute", _statement_run)
