@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv test test-sqlite lint format demo bench bench-api bench-registry bench-monitoring bench-events bench-telemetry bench-serving clean
+.PHONY: bench-tools venv test test-sqlite lint format demo bench bench-api bench-registry bench-monitoring bench-events bench-telemetry bench-serving clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,16 @@ demo: $(STAMP)
 
 bench: bench-api bench-registry bench-monitoring bench-events bench-telemetry bench-serving
 
-bench-api: $(STAMP)
+# wrk (Debian's package) drives the HTTP benchmarks; without it they fall back to a Python client
+# that shares the cores with the server it measures (bench/_load.py).
+bench-tools:
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| echo "wrk is not installed: the HTTP benchmarks use the Python driver"
+
+bench-api: $(STAMP) bench-tools
 	$(BIN)/python bench/api.py
 
-bench-registry: $(STAMP)
+bench-registry: $(STAMP) bench-tools
 	$(BIN)/python bench/registry.py
 
 bench-monitoring: $(STAMP)
@@ -47,10 +53,10 @@ bench-monitoring: $(STAMP)
 bench-events: $(STAMP)
 	$(BIN)/python bench/events.py
 
-bench-telemetry: $(STAMP)
+bench-telemetry: $(STAMP) bench-tools
 	$(BIN)/python bench/telemetry.py
 
-bench-serving: $(STAMP)
+bench-serving: $(STAMP) bench-tools
 	$(BIN)/python bench/serving.py
 
 clean:

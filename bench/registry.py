@@ -22,17 +22,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
+from _load import Call, Result, driver, load
 from _server import Server, free_port, peak_rss_mb, running_server
 from mlgov import Client
 
@@ -103,26 +105,6 @@ def artifact_round_trip(server: Server, megabytes: int) -> list[str]:
 # --- API rate ------------------------------------------------------------------------------------
 
 
-async def drive(
-    url: str, headers: dict[str, str], clients: int, seconds: float, request: Request
-) -> list[float]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-    counter = iter(range(10**9))
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            response = await request(client, next(counter))  # type: ignore[misc]
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - started)
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as c:
-        await asyncio.gather(*(worker(c) for _ in range(clients)))
-    return latencies
-
-
 async def seed(
     url: str, headers: dict[str, str], count: int, clients: int, request: Request
 ) -> float:
@@ -146,18 +128,16 @@ def tier(n: int) -> str:
     return "gold" if n % 10 == 0 else "silver"
 
 
-def _timed(
-    url: str, headers: dict[str, str], clients: int, seconds: float, request: Request
-) -> list[float]:
-    return asyncio.run(drive(url, headers, clients, seconds, request))
+def timed(url: str, headers: dict[str, str], clients: int, seconds: float, call: Call) -> Result:
+    return load(url, [call], headers=headers, connections=clients, seconds=seconds, warmup=1.0)
 
 
-def row(system: str, operation: str, latencies: list[float], seconds: float) -> tuple[str, float]:
-    ordered = sorted(latencies)
-    p50 = statistics.median(ordered) * 1000
-    p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000
-    rate = len(ordered) / seconds
-    return f"| {system:<7} | {operation:<22} | {rate:>8.0f} | {p50:>7.1f} | {p99:>7.1f} |", rate
+def row(system: str, operation: str, result: Result) -> tuple[str, float]:
+    return (
+        f"| {system:<7} | {operation:<22} | {result.rate:>8.0f} | {result.p50_ms:>7.1f} "
+        f"| {result.p99_ms:>7.1f} |",
+        result.rate,
+    )
 
 
 def mlgov_rates(
@@ -184,18 +164,14 @@ def mlgov_rates(
                       headers=headers).json()["items"]  # fmt: skip
     assert len(found) == min(SEARCH_PAGE, -(-versions // 10)), len(found)
 
-    def search(c: httpx.AsyncClient, _n: int) -> object:
-        return c.get("/api/v1/accounts/bench/model-versions", params=query)
-
-    def write(c: httpx.AsyncClient, _n: int) -> object:
-        return c.post(f"{group}/versions", json=body)
-
-    def read(c: httpx.AsyncClient, _n: int) -> object:
-        return c.get(f"{group}/versions/1")
-
-    calls = {"search": search, "write": write, "read": read}
+    json_body = json.dumps(body).encode()
+    calls = {
+        "search": Call(f"/api/v1/accounts/bench/model-versions?{urlencode(query)}"),
+        "write": Call(f"{group}/versions", "POST", json_body, "application/json"),
+        "read": Call(f"{group}/versions/1"),
+    }
     return {
-        op: row("mlgov", label, _timed(server.url, headers, clients, seconds, calls[op]), seconds)
+        op: row("mlgov", label, timed(server.url, headers, clients, seconds, calls[op]))
         for op, label in OPERATIONS
     }, seeded
 
@@ -263,18 +239,16 @@ def mlflow_rates(
         found = httpx.get(f"{url}{api}/model-versions/search", params=query).json()
         assert len(found["model_versions"]) == min(SEARCH_PAGE, -(-versions // 10)), found
 
-        def search(c: httpx.AsyncClient, _n: int) -> object:
-            return c.get(f"{api}/model-versions/search", params=query)
-
-        def write(c: httpx.AsyncClient, _n: int) -> object:
-            return c.post(f"{api}/model-versions/create", json=version)
-
-        def read(c: httpx.AsyncClient, _n: int) -> object:
-            return c.get(f"{api}/model-versions/get", params={"name": "fast", "version": "1"})
-
-        calls = {"search": search, "write": write, "read": read}
+        calls = {
+            "search": Call(f"{api}/model-versions/search?{urlencode(query)}"),
+            "write": Call(
+                f"{api}/model-versions/create", "POST", json.dumps(version).encode(),
+                "application/json",
+            ),
+            "read": Call(f"{api}/model-versions/get?name=fast&version=1"),
+        }  # fmt: skip
         return {
-            op: row("MLflow", label, _timed(url, {}, clients, seconds, calls[op]), seconds)
+            op: row("MLflow", label, timed(url, {}, clients, seconds, calls[op]))
             for op, label in OPERATIONS
         }, seeded
     finally:
@@ -302,8 +276,8 @@ def main() -> None:
     matches = min(SEARCH_PAGE, -(-args.versions // 10))
     print(
         f"\nregistry API, one server process each on SQLite, {args.clients} concurrent clients, "
-        f"{args.seconds:.0f} s per operation; search: the {matches} tier=gold versions among "
-        f"{args.versions:,} versions of one group, one page\n"
+        f"{args.seconds:.0f} s per operation, load from {driver()}; search: the {matches} "
+        f"tier=gold versions among {args.versions:,} versions of one group, one page\n"
     )
     print(f"seeding {args.versions:,} versions: mlgov {our_seed:.1f} s", end="")
     print(f", MLflow {their_seed:.1f} s\n" if their_seed is not None else "\n")

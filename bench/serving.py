@@ -16,11 +16,12 @@ Each request scores one row, cycling through the dataset's rows. ``csv``: the ro
 (MLflow's scoring server reads CSV with pandas, so its body carries the header line it needs);
 ``json``: ``{"instances": [{column: value, ...}]}``, the same bytes for both (MLflow refuses an
 unnamed ``inputs`` array against the column signature both servers have). ``--clients`` (16)
-httpx clients drive each server over 127.0.0.1; after a warm-up, every row of the table is
-measured in ``--rounds`` slices of ``--seconds``, interleaved with the other rows so that drift in
-a shared machine's load is spread over all of them. The in-server pair, capture off and on, is
+connections drive each server over 127.0.0.1, from ``wrk`` when installed (bench/_load.py);
+after a warm-up, every row of the table is measured in ``--rounds`` slices of ``--seconds``,
+interleaved with the other rows so that drift in a shared machine's load is spread over all of
+them. The in-server pair, capture off and on, is
 also measured at 1 client (the capture's cost per call without queueing in front of it) and
-"mixed": the clients alternate their calls between the two endpoints of the one server, so both
+"mixed": half the clients call each of the two endpoints of the one server at once, so both
 sides see the same queue and the same machine at the same moments (the steadiest comparison on a
 shared machine). Prints requests/s, p50/p99, the server process tree's CPU per request (from
 /proc: what a request costs whatever else the machine runs), the ratios and the verdicts against
@@ -34,7 +35,6 @@ times the capture path itself in process (record + buffered submit).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import pickle
@@ -47,6 +47,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from _load import Call, Result, driver, load
 from _server import Server, free_port, running_server
 from mlgov import Client
 from mlgov.server.capture.writer import CaptureWriter
@@ -134,11 +136,11 @@ class Target:
     headers: dict[str, str]
     pid: int = 0  # the server process; its CPU (and its children's) is counted per request
     csv_header: bool = False  # MLflow reads CSV with pandas: the first line is the header
-    latencies: dict[str, list[float]] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    captured: dict[str, int] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)  # server CPU seconds while measured
-    round_p99: dict[str, list[float]] = field(default_factory=dict)  # ms, one per round
+    round_p50: dict[str, list[float]] = field(default_factory=dict)  # ms, one per round
+    round_p99: dict[str, list[float]] = field(default_factory=dict)
 
 
 def _tree(root: int) -> list[int]:
@@ -196,67 +198,50 @@ def check(target: Target, model: Model, payload: str) -> None:
                 )
 
 
-async def drive(
-    target: Target, model: Model, payload: str, clients: int, seconds: float, warmup: float
-) -> tuple[list[float], float, int, float]:
-    """``clients`` concurrent callers for ``warmup`` (not counted) then ``seconds``."""
+def calls(target: Target, model: Model, payload: str) -> list[Call]:
     bodies_, content_type = bodies(model, payload, target.csv_header)
-    headers = {**target.headers, "content-type": content_type}
-    latencies: list[float] = []
-    captured = 0
-    counter = iter(range(10**9))
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-
-    async def worker(client: httpx.AsyncClient, until: float, record: bool) -> None:
-        nonlocal captured
-        while (started := time.perf_counter()) < until:
-            body = bodies_[next(counter) % len(bodies_)]
-            answer = await client.post(target.path, content=body, headers=headers)
-            answer.raise_for_status()
-            if record:
-                latencies.append(time.perf_counter() - started)
-                captured += answer.headers.get("x-mlgov-captured") == "true"
-
-    async with httpx.AsyncClient(base_url=target.url, limits=limits, timeout=60) as client:
-        until = time.perf_counter() + warmup
-        await asyncio.gather(*(worker(client, until, False) for _ in range(clients)))
-        cpu_before = cpu_seconds(target.pid)
-        began = time.perf_counter()
-        until = began + seconds
-        await asyncio.gather(*(worker(client, until, True) for _ in range(clients)))
-        elapsed = time.perf_counter() - began
-        cpu = cpu_seconds(target.pid) - cpu_before
-    return latencies, elapsed, captured, cpu
+    return [Call(target.path, "POST", body, content_type) for body in bodies_]
 
 
-async def drive_mixed(
-    pair: list[Target], model: Model, payload: str, clients: int, seconds: float, warmup: float
-) -> tuple[list[list[float]], float]:
-    """Like ``drive`` on one server, alternating calls between its two endpoints: both see the
-    same queue and the same machine at the same moments, so their latencies compare directly."""
-    bodies_, content_type = bodies(model, payload, False)
-    headers = {**pair[0].headers, "content-type": content_type}
-    latencies: list[list[float]] = [[] for _ in pair]
-    counter = iter(range(10**9))
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+def drive(
+    target: Target, model: Model, payload: str, clients: int, seconds: float, warmup: float
+) -> tuple[Result, float]:
+    """``clients`` concurrent callers for ``warmup`` (not counted) then ``seconds``; the result
+    and the server's CPU seconds while measured."""
+    sent = calls(target, model, payload)
+    if warmup > 0:
+        load(target.url, sent, headers=target.headers, connections=clients, seconds=warmup)
+    cpu_before = cpu_seconds(target.pid)
+    result = load(target.url, sent, headers=target.headers, connections=clients, seconds=seconds)
+    return result, cpu_seconds(target.pid) - cpu_before
 
-    async def worker(client: httpx.AsyncClient, until: float, record: bool) -> None:
-        while (started := time.perf_counter()) < until:
-            n = next(counter)
-            side = n % len(pair)
-            body = bodies_[(n // len(pair)) % len(bodies_)]
-            answer = await client.post(pair[side].path, content=body, headers=headers)
-            answer.raise_for_status()
-            if record:
-                latencies[side].append(time.perf_counter() - started)
 
-    async with httpx.AsyncClient(base_url=pair[0].url, limits=limits, timeout=60) as client:
-        deadline = time.perf_counter() + warmup
-        await asyncio.gather(*(worker(client, deadline, False) for _ in range(clients)))
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(client, began + seconds, True) for _ in range(clients)))
-        elapsed = time.perf_counter() - began
-    return latencies, elapsed
+def drive_mixed(
+    pair: list[Target], model: Model, payload: str, clients: int, seconds: float
+) -> list[Result]:
+    """Both endpoints of one server at once, half the clients each: they see the same queue and
+    the same machine at the same moments, so their latencies compare directly."""
+    with ThreadPoolExecutor(len(pair)) as pool:
+        running = [
+            pool.submit(
+                load,
+                target.url,
+                calls(target, model, payload),
+                headers=target.headers,
+                connections=max(1, clients // len(pair)),
+                seconds=seconds,
+            )
+            for target in pair
+        ]
+        return [future.result() for future in running]
+
+
+def record(target: Target, series: str, result: Result, cpu: float) -> None:
+    target.requests[series] = target.requests.get(series, 0) + result.requests
+    target.seconds[series] = target.seconds.get(series, 0.0) + result.seconds
+    target.cpu[series] = target.cpu.get(series, 0.0) + cpu
+    target.round_p50.setdefault(series, []).append(result.p50_ms)
+    target.round_p99.setdefault(series, []).append(result.p99_ms)
 
 
 def measure_mixed(
@@ -265,12 +250,9 @@ def measure_mixed(
     """Capture off and on in one stream of calls to the same server, ``--rounds`` times."""
     series = f"{payload}/{clients} mixed"
     for _ in range(args.rounds):
-        found, elapsed = asyncio.run(drive_mixed(pair, model, payload, clients, args.seconds, 0.5))
-        for target, latencies in zip(pair, found, strict=True):
-            target.latencies.setdefault(series, []).extend(latencies)
-            target.seconds[series] = target.seconds.get(series, 0.0) + elapsed
-            target.cpu[series] = float("nan")  # one process serves both: not separable
-            target.round_p99.setdefault(series, []).append(p99_ms(latencies))
+        found = drive_mixed(pair, model, payload, clients, args.seconds)
+        for target, result in zip(pair, found, strict=True):
+            record(target, series, result, float("nan"))  # one process serves both
     return series
 
 
@@ -280,18 +262,18 @@ def measure(
     """Warm every target up, then measure them in interleaved rounds; returns the series key."""
     series = f"{payload}/{clients}"
     for target in targets:  # warm-up: models loaded, caches and connections hot
-        asyncio.run(drive(target, model, payload, clients, 0.0, args.warmup))
+        load(
+            target.url,
+            calls(target, model, payload),
+            headers=target.headers,
+            connections=clients,
+            seconds=args.warmup,
+        )
     for round_ in range(args.rounds):
         shift = round_ % len(targets)  # rotate who goes first: no row always follows another
         for target in targets[shift:] + targets[:shift]:
-            latencies, elapsed, captured, cpu = asyncio.run(
-                drive(target, model, payload, clients, args.seconds, 0.5)
-            )
-            target.latencies.setdefault(series, []).extend(latencies)
-            target.seconds[series] = target.seconds.get(series, 0.0) + elapsed
-            target.captured[series] = target.captured.get(series, 0) + captured
-            target.cpu[series] = target.cpu.get(series, 0.0) + cpu
-            target.round_p99.setdefault(series, []).append(p99_ms(latencies))
+            result, cpu = drive(target, model, payload, clients, args.seconds, 1.0)
+            record(target, series, result, cpu)
     return series
 
 
@@ -304,17 +286,16 @@ class Stats:
     cpu_ms: float  # server CPU per request
 
 
-def p99_ms(latencies: list[float]) -> float:
-    ordered = sorted(latencies)
-    return ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000
-
-
 def stats(target: Target, series: str) -> Stats:
-    ordered = sorted(target.latencies[series])
-    p99 = p99_ms(ordered)
-    rate = len(ordered) / target.seconds[series]
-    cpu_ms = target.cpu[series] / len(ordered) * 1000
-    return Stats(rate, statistics.median(ordered) * 1000, p99, len(ordered), cpu_ms)
+    """Rate over all rounds; p50 and p99 are the medians of the rounds' (each printed too)."""
+    count = target.requests[series]
+    return Stats(
+        count / target.seconds[series],
+        statistics.median(target.round_p50[series]),
+        statistics.median(target.round_p99[series]),
+        count,
+        target.cpu[series] / count * 1000,
+    )
 
 
 # --- the servers ---------------------------------------------------------------------------------
@@ -504,7 +485,7 @@ def report(targets: list[Target], series: list[str]) -> list[str]:
     spread: dict[tuple[str, str, str], float] = {}  # how far p99 moved between rounds
     for key in series:
         payload, clients = key.split("/")
-        for target in (t for t in targets if key in t.latencies):
+        for target in (t for t in targets if key in t.requests):
             s = stats(target, key)
             cpu_column = "-" if s.cpu_ms != s.cpu_ms else f"{s.cpu_ms:.2f}"  # NaN: not separable
             measured[(target.runtime, target.capture, key)] = s
@@ -603,7 +584,9 @@ def main() -> None:
             series.append(measure(targets[:2], model, payload_kinds[0], 1, single))
         series.append(measure_mixed(targets[:2], model, payload_kinds[0], args.clients, args))
         load_after = os.getloadavg()
-        captured = sum(sum(t.captured.values()) for t in targets)
+        answered = sum(
+            t.requests.get(key, 0) for t in targets if t.capture == "on" for key in series
+        )
     on_disk = lines_on_disk(server.home)  # the server and the replicas have flushed on exit
     shutil.rmtree(server.home, ignore_errors=True)
     capture_p50, capture_p99 = capture_path_us(model)
@@ -611,13 +594,13 @@ def main() -> None:
     print(
         f"\nserving one scikit-learn model (StandardScaler + LogisticRegression, "
         f"{len(model.columns)} features), 1 row per request, {args.clients} concurrent clients "
-        f"(and, in-server, {payload_kinds[0]}: 1 client; 16 alternating between the capture-off "
-        f"and capture-on endpoints) on 127.0.0.1, one server process each, "
+        f"(and, in-server, {payload_kinds[0]}: 1 client; half the clients on each of the "
+        f"capture-off and capture-on endpoints) on 127.0.0.1, one server process each, "
         f"{args.rounds} interleaved rounds of {args.seconds:g} s per row "
         f"({args.single_client_seconds:g} s at 1 client) after a {args.warmup:g} s warm-up; "
         f"mlgov on SQLite, "
         f"every call authenticated and audited; MLflow {MLFLOW_VERSION} without auth; "
-        f"{os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
+        f"load from {driver()}; {os.cpu_count()} cores, load average {load_before[0]:.1f} before, "
         f"{load_after[0]:.1f} after\n"
     )
     print("\n".join(report(targets, series)))
@@ -626,7 +609,7 @@ def main() -> None:
         f"p99 {capture_p99:.1f} us per invocation"
     )
     print(
-        f"captures: {captured} invocations answered captured while measured; "
+        f"captures: {answered} invocations of capture-on endpoints measured; "
         f"{on_disk} lines on disk after shutdown (warm-up and checks included)"
     )
     print(f"bench took {time.perf_counter() - started:.0f} s")
