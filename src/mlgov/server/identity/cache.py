@@ -17,16 +17,18 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.orm import Session
 
 from mlgov.server.identity.repository import IdentityRepository
 from mlgov.server.identity.tables import IdentityGeneration
 
 MAX_ENTRIES = 10_000
-GENERATION_ROW = 1
+_COUNTER = cast(Table, IdentityGeneration.__table__)
+# Read on every call: a Core statement skips the ORM's per-statement work.
+GENERATION = select(_COUNTER.c.generation).where(_COUNTER.c.id == 1)
 
 T = TypeVar("T")
 GrantRow = tuple[str, str | None, str | None]  # role, account id, org unit path
@@ -113,9 +115,7 @@ class IdentityCache:
     def snapshot(self, session: Session) -> Snapshot:
         # Read the number before anything it guards: a snapshot may then hold rows newer than
         # its number (harmless, the next call starts over) but never older ones.
-        generation = session.execute(
-            select(IdentityGeneration.generation).where(IdentityGeneration.id == GENERATION_ROW)
-        ).scalar_one_or_none()
+        generation = session.connection().execute(GENERATION).scalar_one_or_none()
         if generation is None:
             return Snapshot(generation=None)
         with self._lock:

@@ -132,23 +132,24 @@ async def invoke_endpoint(
         inference_id=x_mlgov_inference_id,
         target_variant=x_mlgov_target_variant,
     )
-    row = await run_in_threadpool(service.get_endpoint, ctx.session, ctx.account_id or "", endpoint)
-    account_id, name, variants, capture = row.account_id, row.name, row.variants, row.capture
-    try:
-        result = await run_in_threadpool(
-            service.invoke,
-            runtime.models,
-            runtime.capture,
-            account_id,
-            name,
-            variants,
-            capture,
-            call,
-        )
-    except MlgovError as error:
-        status = status_for(error)
+
+    def score() -> tuple[str, str, service.Answer | MlgovError]:
+        """The endpoint's definition and the model's answer, in one trip to a worker thread."""
+        row = service.get_endpoint(ctx.session, ctx.account_id or "", endpoint)
+        try:
+            answer = service.invoke(
+                runtime.models, runtime.capture, row.account_id, row.name, row.variants,
+                row.capture, call,
+            )  # fmt: skip
+        except MlgovError as error:  # counted in the endpoint's metrics, then answered
+            return row.account_id, row.name, error
+        return row.account_id, row.name, answer
+
+    account_id, name, result = await run_in_threadpool(score)
+    if isinstance(result, MlgovError):
+        status = status_for(result)
         runtime.endpoint_metrics.record(account_id, name, call.target_variant or "-", status=status)
-        raise
+        raise result
     runtime.endpoint_metrics.record(
         account_id,
         name,
