@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +22,12 @@ def normalize_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def read_json(text: str | bytes) -> Any:
+    """JSON columns as Python values: a listing of 100 versions reads some 600 small documents,
+    which pydantic-core's parser reads in a fifth of the standard library's time."""
+    return pydantic_core.from_json(text)
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -41,12 +48,18 @@ def build_engine(
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": busy_timeout},
+            json_deserializer=read_json,
             **pooling,
         )
         _configure_sqlite(engine)
         return engine
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=2 * pool_size,
+        pool_pre_ping=True,
+        json_deserializer=read_json,
     )
 
 

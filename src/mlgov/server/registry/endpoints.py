@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from sqlalchemy import Row
 
 from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.server.identity import service as identity
@@ -43,7 +44,9 @@ def _version(request: Request, group: str, version: int) -> tuple[ModelGroup, Mo
     return found, service.get_version(_ctx(request).session, found, version)
 
 
-def _versions_out(request: Request, rows: Sequence[ModelVersion]) -> list[schemas.ModelVersion]:
+def _versions_out(
+    request: Request, rows: Sequence[ModelVersion | Row[Any]]
+) -> list[schemas.ModelVersion]:
     return [
         schemas.ModelVersion.model_validate(
             {

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -202,7 +203,7 @@ def update_version(
 
 def search_versions(
     session: Session, account_id: str, query: schemas.VersionSearch, page: PageRequest
-) -> Sequence[ModelVersion]:
+) -> Sequence[Row[Any]]:
     repo = RegistryRepository(session)
     group_id = get_group(session, account_id, query.group).id if query.group else None
     version_ids = repo.alias_version_ids(account_id, query.alias) if query.alias else None
@@ -228,12 +229,12 @@ def _tag_filter(tag: str | None) -> tuple[str, str | None] | None:
 
 @dataclass(frozen=True)
 class VersionView:
-    version: ModelVersion
+    version: ModelVersion | Row[Any]  # an ORM object, or a listing's plain row
     group_name: str
     aliases: list[str]
 
 
-def describe(session: Session, versions: Sequence[ModelVersion]) -> list[VersionView]:
+def describe(session: Session, versions: Sequence[ModelVersion | Row[Any]]) -> list[VersionView]:
     repo = RegistryRepository(session)
     names = repo.group_names([v.group_id for v in versions])
     aliases = repo.aliases_of([v.id for v in versions])
