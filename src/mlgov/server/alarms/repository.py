@@ -2,32 +2,156 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Table, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, select
 from sqlalchemy.orm import Session
 
 from mlgov.server.alarms.tables import Alarm, AlarmHistory
 from mlgov.server.kit.pagination import PageRequest
 
-# What evaluation reads of every metric alarm: plain rows, no ORM identity map.
-EVALUATED_COLUMNS = (
-    Alarm.id,
-    Alarm.account_id,
-    Alarm.series_hash,
-    Alarm.unit,
-    Alarm.statistic,
-    Alarm.extended_statistic,
-    Alarm.period,
-    Alarm.evaluation_periods,
-    Alarm.datapoints_to_alarm,
-    Alarm.threshold,
-    Alarm.comparison_operator,
-    Alarm.treat_missing_data,
-    Alarm.state_value,
-)
+
+class EvaluatedAlarm(NamedTuple):
+    """What evaluation reads of every metric alarm. A plain tuple rather than the ORM's Row:
+    evaluation reads each field several times per alarm, and a Row's attribute lookup costs
+    several times a tuple's."""
+
+    id: str
+    account_id: str
+    series_hash: str
+    unit: str | None
+    statistic: str | None
+    extended_statistic: str | None
+    period: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    threshold: float
+    comparison_operator: str
+    treat_missing_data: str
+    state_value: str
+
+
+class TransitionAlarm(NamedTuple):
+    """What a state change reads of an alarm: its event carries the configuration and actions."""
+
+    id: str
+    account_id: str
+    name: str
+    kind: str
+    description: str
+    namespace: str | None
+    metric_name: str | None
+    dimensions: list[dict[str, Any]] | None
+    unit: str | None
+    statistic: str | None
+    extended_statistic: str | None
+    period: int | None
+    evaluation_periods: int | None
+    datapoints_to_alarm: int | None
+    threshold: float | None
+    comparison_operator: str | None
+    treat_missing_data: str | None
+    alarm_rule: str | None
+    actions_enabled: bool
+    alarm_actions: list[str]
+    ok_actions: list[str]
+    insufficient_data_actions: list[str]
+    state_value: str
+    state_reason: str
+    state_reason_data: str | None
+    state_updated_at: datetime
+
+
+class NewState(NamedTuple):
+    """One alarm's new state, for :meth:`AlarmsRepository.set_states`."""
+
+    alarm_id: str
+    value: str
+    reason: str
+    reason_data: str | None
+
+
+# An evaluation round reads and writes thousands of alarms at once, and SQLAlchemy's handling of
+# each row and its parameters added about half again to the database's own time. So these
+# queries go to the driver, as the metrics repository's do, and values cross it as SQLAlchemy's
+# column types would carry them (see _Reader and _binder): a datetime as SQLite's text, a boolean
+# as its integer, a JSON document serialized.
+
+_JSON_FIELDS = {"dimensions", "alarm_actions", "ok_actions", "insufficient_data_actions"}
+_HISTORY_FIELDS = ("id", "account_id", "alarm_name", "item_type", "summary", "data", "timestamp")
+
+
+def _mark(connection: Connection) -> str:
+    """The driver's placeholder: psycopg's on PostgreSQL, sqlite3's on SQLite."""
+    return "%s" if connection.dialect.name == "postgresql" else "?"
+
+
+def _binder(column: ColumnElement[Any], connection: Connection) -> Callable[[Any], Any]:
+    """What SQLAlchemy hands the driver for a value of ``column`` on this database."""
+    dialect = connection.dialect
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else _unchanged
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+class _Reader:
+    """Rows of alarm columns from the driver, with the values SQLAlchemy would give.
+
+    Each column goes through its type's result processing, except the JSON ones: they are read as
+    text and decoded once per distinct value, as most alarms share their action lists.
+    """
+
+    def __init__(self, connection: Connection, fields: Sequence[str]) -> None:
+        self.connection = connection
+        self.fields = fields
+        self.selected = ", ".join(
+            f"CAST({name} AS TEXT)" if name in _JSON_FIELDS else name for name in fields
+        )
+        self.documents = [i for i, name in enumerate(fields) if name in _JSON_FIELDS]
+        self.processed: list[tuple[int, Callable[[Any], Any]]] | None = None
+        self.decoded: dict[str | None, Any] = {None: None}
+
+    def rows(self, where: str, params: tuple[Any, ...]) -> list[Sequence[Any]]:
+        result = self.connection.exec_driver_sql(
+            f"SELECT {self.selected} FROM {Alarm.__tablename__} WHERE {where}", params
+        )
+        if self.processed is None:
+            self.processed = self._processors(result.cursor.description)
+        rows: list[Sequence[Any]] = list(result.cursor.fetchall())
+        result.close()
+        if self.documents or self.processed:
+            rows = [self._convert(list(row)) for row in rows]
+        return rows
+
+    def _processors(self, description: Any) -> list[tuple[int, Callable[[Any], Any]]]:
+        # The driver's type code of each column picks the processing, as in SQLAlchemy.
+        dialect = self.connection.dialect
+        processed: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, name in enumerate(self.fields):
+            if name in _JSON_FIELDS:
+                continue
+            column_type = Alarm.__table__.c[name].type.dialect_impl(dialect)
+            process = column_type.result_processor(dialect, description[i][1])
+            if process is not None:
+                processed.append((i, process))
+        return processed
+
+    def _convert(self, values: list[Any]) -> list[Any]:
+        decoded = self.decoded
+        for i in self.documents:
+            text = values[i]
+            if text not in decoded:
+                decoded[text] = json.loads(text)
+            values[i] = decoded[text]
+        for i, process in self.processed or ():
+            values[i] = process(values[i])
+        return values
 
 
 class AlarmsRepository:
@@ -81,8 +205,12 @@ class AlarmsRepository:
         )
         return dict(rows.tuples().all())
 
-    def metric_alarm_rows(self) -> Sequence[Row[Any]]:
-        return self.session.execute(select(*EVALUATED_COLUMNS).where(Alarm.kind == "metric")).all()
+    def metric_alarm_rows(self) -> list[EvaluatedAlarm]:
+        connection = self.session.connection()
+        rows = _Reader(connection, EvaluatedAlarm._fields).rows(
+            f"kind = {_mark(connection)}", ("metric",)
+        )
+        return [EvaluatedAlarm._make(row) for row in rows]
 
     def states(self, account_ids: Sequence[str]) -> dict[tuple[str, str], str]:
         if not account_ids:
@@ -94,37 +222,62 @@ class AlarmsRepository:
         )
         return {(a, n): s for a, n, s in rows}
 
-    def rows_by_ids(self, ids: Sequence[str]) -> dict[str, Row[Any]]:
-        """Every column of these alarms as plain rows (no ORM identity map), by id."""
-        table = Alarm.__table__
-        found: dict[str, Row[Any]] = {}
+    def transition_rows(self, ids: Sequence[str]) -> dict[str, TransitionAlarm]:
+        """These alarms as a state change reads them, by id; for many alarms at once."""
+        connection = self.session.connection()
+        reader = _Reader(connection, TransitionAlarm._fields)
+        found: dict[str, TransitionAlarm] = {}
         for start in range(0, len(ids), 500):
-            part = list(ids[start : start + 500])
-            for row in self.session.execute(select(table).where(table.c.id.in_(part))):
-                found[row.id] = row
+            part = tuple(ids[start : start + 500])
+            marks = ", ".join([_mark(connection)] * len(part))
+            for row in reader.rows(f"id IN ({marks})", part):
+                alarm = TransitionAlarm._make(row)
+                found[alarm.id] = alarm
         return found
 
-    def set_states(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Bulk state update: dicts of ``b_id`` and the four state columns."""
-        if not rows:
+    def set_states(self, states: Sequence[NewState], now: datetime) -> None:
+        """Bulk state update, every alarm's at ``now`` (bound once, not per row)."""
+        if not states:
             return
-        table = Alarm.__table__
-        assert isinstance(table, Table)
-        self.session.connection().execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                state_value=bindparam("state_value"),
-                state_reason=bindparam("state_reason"),
-                state_reason_data=bindparam("state_reason_data"),
-                state_updated_at=bindparam("state_updated_at"),
-            ),
-            list(rows),
+        connection = self.session.connection()
+        mark = _mark(connection)
+        when = _binder(Alarm.__table__.c.state_updated_at, connection)(now)
+        connection.exec_driver_sql(
+            f"UPDATE {Alarm.__tablename__} SET state_value = {mark}, state_reason = {mark}, "
+            f"state_reason_data = {mark}, state_updated_at = {mark} WHERE id = {mark}",
+            [(s.value, s.reason, s.reason_data, when, s.alarm_id) for s in states],
         )
 
     def add_history(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            self.session.execute(insert(AlarmHistory), list(rows))
+        """Bulk insert of history rows: dicts of every column, as AlarmHistory takes them."""
+        if not rows:
+            return
+        connection = self.session.connection()
+        marks = ", ".join([_mark(connection)] * len(_HISTORY_FIELDS))
+        data = _binder(AlarmHistory.__table__.c.data, connection)
+        bind_time = _binder(AlarmHistory.__table__.c.timestamp, connection)
+        times: dict[datetime, Any] = {}
+        tuples = []
+        for row in rows:
+            moment = row["timestamp"]
+            if moment not in times:
+                times[moment] = bind_time(moment)
+            tuples.append(
+                (
+                    row["id"],
+                    row["account_id"],
+                    row["alarm_name"],
+                    row["item_type"],
+                    row["summary"],
+                    data(row["data"]),
+                    times[moment],
+                )
+            )
+        connection.exec_driver_sql(
+            f"INSERT INTO {AlarmHistory.__tablename__} ({', '.join(_HISTORY_FIELDS)}) "
+            f"VALUES ({marks})",
+            tuples,
+        )
 
     def delete(self, alarm: Alarm) -> None:
         self.session.delete(alarm)

@@ -34,7 +34,7 @@ from mlgov.server.alarms.evaluation import (
     evaluation_range,
     period_points,
 )
-from mlgov.server.alarms.repository import AlarmsRepository
+from mlgov.server.alarms.repository import AlarmsRepository, NewState
 from mlgov.server.alarms.tables import Alarm, AlarmHistory
 from mlgov.server.db.base import utc_now
 from mlgov.server.events import service as event_bus
@@ -416,31 +416,37 @@ def _configuration(alarm: Alarm) -> dict[str, Any]:
     }
 
 
+_ACTIONS_OF_STATE = {
+    State.ALARM.value: "alarm_actions",
+    State.OK.value: "ok_actions",
+    State.INSUFFICIENT_DATA.value: "insufficient_data_actions",
+}
+
+
 def actions_for(alarm: Alarm, state: str) -> list[str]:
     if not alarm.actions_enabled:
         return []
-    return list(
-        {
-            State.ALARM.value: alarm.alarm_actions,
-            State.OK.value: alarm.ok_actions,
-            State.INSUFFICIENT_DATA.value: alarm.insufficient_data_actions,
-        }[state]
-        or []
-    )
+    return list(getattr(alarm, _ACTIONS_OF_STATE[state]) or [])
 
 
 def _state_change(
-    alarm: Any, state: State, reason: str, reason_data: str | None, now: datetime, stamp: str
+    alarm: Any,
+    state: str,
+    reason: str,
+    reason_data: str | None,
+    now: datetime,
+    times: _TimeLabels,
 ) -> tuple[dict[str, Any], outbox.NewEvent]:
-    """The history row and the event of moving ``alarm`` (an Alarm or a row of its columns)."""
+    """The history row and the event of moving ``alarm`` (an Alarm or a row of its columns) to
+    the state ``state`` (a State's value)."""
     previous = {
         "value": alarm.state_value,
         "reason": alarm.state_reason,
-        "timestamp": cw_time(alarm.state_updated_at),
+        "timestamp": times.cw(alarm.state_updated_at),
     }
     if alarm.state_reason_data:
         previous["reasonData"] = alarm.state_reason_data
-    current: dict[str, Any] = {"value": state.value, "reason": reason, "timestamp": stamp}
+    current: dict[str, Any] = {"value": state, "reason": reason, "timestamp": times.cw(now)}
     if reason_data:
         current["reasonData"] = reason_data
     arn = alarm_arn(alarm.account_id, alarm.name)
@@ -449,7 +455,7 @@ def _state_change(
         "account_id": alarm.account_id,
         "alarm_name": alarm.name,
         "item_type": "StateUpdate",
-        "summary": f"Alarm updated from {previous['value']} to {state.value}",
+        "summary": f"Alarm updated from {previous['value']} to {state}",
         "data": {"oldState": previous, "newState": current},
         "timestamp": now,
     }
@@ -468,7 +474,7 @@ def _state_change(
             "configuration": _configuration(alarm),
             "actions": {
                 "enabled": alarm.actions_enabled,
-                "targets": actions_for(alarm, state.value),
+                "targets": actions_for(alarm, state),
             },
         },
     )
@@ -486,7 +492,7 @@ def transition(
     """Move the alarm to ``state`` with history and an event; False when it is already there."""
     if alarm.state_value == state.value:
         return False
-    history_row, event = _state_change(alarm, state, reason, reason_data, now, cw_time(now))
+    history_row, event = _state_change(alarm, state.value, reason, reason_data, now, _TimeLabels())
     alarm.state_value = state.value
     alarm.state_reason = reason
     alarm.state_reason_data = reason_data
@@ -533,6 +539,14 @@ def set_state(
 # --- evaluation ------------------------------------------------------------------------------
 
 
+# Transitions are written as they are found, this many at a time: memory stays bounded however
+# many alarms change.
+_WRITE_CHUNK = 500
+_OPERATORS = {op.value: op for op in ComparisonOperator}
+_TREATMENTS = {treat.value: treat for treat in TreatMissingData}
+_REASON_DATA = json.JSONEncoder(separators=(",", ":"))
+
+
 @dataclass
 class EvaluationReport:
     evaluated: int = 0
@@ -549,12 +563,14 @@ class _TimeLabels:
     def __init__(self) -> None:
         self._cw: dict[int, str] = {}
         self._short: dict[int, str] = {}
-        self._now: dict[datetime, str] = {}
+        # By instant and zone: equal instants in two zones are equal datetimes, not equal labels.
+        self._moments: dict[tuple[datetime, Any], str] = {}
 
     def cw(self, moment: datetime) -> str:
-        label = self._now.get(moment)
+        key = (moment, moment.tzinfo)
+        label = self._moments.get(key)
         if label is None:
-            label = self._now[moment] = cw_time(moment)
+            label = self._moments[key] = cw_time(moment)
         return label
 
     def cw_epoch(self, seconds: int) -> str:
@@ -573,12 +589,12 @@ class _TimeLabels:
 def _reason(
     outcome: Outcome,
     row: Any,
-    points: list[float | None],
-    starts: list[int],
+    newest_first: list[tuple[float | None, int]],
     previous: str,
     times: _TimeLabels,
 ) -> str:
-    op = ComparisonOperator(row.comparison_operator)
+    """``newest_first``: the evaluation range's points with their period starts."""
+    op = _OPERATORS[row.comparison_operator]
     n, m = row.evaluation_periods, row.datapoints_to_alarm
     treat = row.treat_missing_data
     if outcome.kind == "no-data":
@@ -589,11 +605,7 @@ def _reason(
             f"Threshold Crossed: no datapoints were received for {n} period{'s' if n > 1 else ''} "
             f"and {n} missing datapoint{'s were' if n > 1 else ' was'} treated as [{label}]."
         )
-    shown = ", ".join(
-        f"{_fmt(p)} ({times.short(s)})"
-        for p, s in reversed(list(zip(points, starts, strict=True)))
-        if p is not None
-    )
+    shown = ", ".join(f"{_fmt(p)} ({times.short(s)})" for p, s in newest_first if p is not None)
     if outcome.kind == "premature":
         return (
             f"Threshold Crossed: the datapoints [{shown}] were {PHRASE[op]} the threshold "
@@ -712,6 +724,7 @@ def _evaluate_metric_alarms(
 
     changes: list[_Change] = []
     times = _TimeLabels()
+    query_date = times.cw(now)
     for i, row in enumerate(rows):
         report.evaluated += 1
         points = points_of[i]
@@ -720,79 +733,82 @@ def _evaluate_metric_alarms(
             evaluation_periods=row.evaluation_periods,
             datapoints_to_alarm=row.datapoints_to_alarm,
             threshold=row.threshold,
-            comparison=ComparisonOperator(row.comparison_operator),
-            treat_missing=TreatMissingData(row.treat_missing_data),
+            comparison=_OPERATORS[row.comparison_operator],
+            treat_missing=_TREATMENTS[row.treat_missing_data],
         )
-        if outcome.state is None or outcome.state.value == row.state_value:
+        if outcome.state is None or outcome.state == row.state_value:  # StrEnum: equals its value
             continue
         periods = len(points)
         starts = [end - (periods - k) * row.period for k in range(periods)]
-        reason_data = json.dumps(
+        newest_first = list(zip(points, starts, strict=True))[::-1]
+        reason_data = _REASON_DATA.encode(
             {
                 "version": "1.0",
-                "queryDate": times.cw(now),
+                "queryDate": query_date,
                 "startDate": times.cw_epoch(starts[0]),
                 "statistic": row.statistic or row.extended_statistic,
                 "period": row.period,
                 "recentDatapoints": [p for p in points if p is not None],
                 "threshold": row.threshold,
                 "evaluatedDatapoints": [
-                    {"timestamp": times.cw_epoch(s), **({"value": p} if p is not None else {})}
-                    for p, s in reversed(list(zip(points, starts, strict=True)))
+                    {"timestamp": times.cw_epoch(s), "value": p}
+                    if p is not None
+                    else {"timestamp": times.cw_epoch(s)}
+                    for p, s in newest_first
                 ],
-            },
-            separators=(",", ":"),
+            }
         )
-        reason = _reason(outcome, row, points, starts, row.state_value, times)
-        changes.append(_Change(row, outcome.state, reason, reason_data))
+        reason = _reason(outcome, row, newest_first, row.state_value, times)
+        changes.append(_Change(row.id, outcome.state.value, reason, reason_data))
+        if len(changes) == _WRITE_CHUNK:
+            _apply(session, changes, now, times, report)
+            changes = []
     if changes:
-        _apply(session, changes, now, report)
+        _apply(session, changes, now, times, report)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Change:
-    row: Any  # the evaluated columns of the alarm
-    state: State
+    alarm_id: str
+    state: str  # a State's value
     reason: str
     reason_data: str
 
 
 def _apply(
-    session: Session, changes: list[_Change], now: datetime, report: EvaluationReport
+    session: Session,
+    changes: list[_Change],
+    now: datetime,
+    times: _TimeLabels,
+    report: EvaluationReport,
 ) -> None:
     """Many transitions in bulk: one statement each for alarms, history and outbox events.
 
     Writes what :func:`transition` writes for each. The alarms are read again first, so the
-    state compared against is the stored one, as on the single-alarm path.
+    state compared against is the stored one, as on the single-alarm path; that read also brings
+    what the events carry and evaluation does not need (names, configuration, actions).
     """
     repo = AlarmsRepository(session)
-    current = repo.rows_by_ids([c.row.id for c in changes])
-    stamp = cw_time(now)
-    updates: list[dict[str, Any]] = []
+    current = repo.transition_rows([c.alarm_id for c in changes])
+    states: list[NewState] = []
     history_rows: list[dict[str, Any]] = []
     events: list[outbox.NewEvent] = []
     for change in changes:
-        alarm = current.get(change.row.id)
-        if alarm is None or alarm.state_value == change.state.value:
+        alarm = current.get(change.alarm_id)
+        if alarm is None or alarm.state_value == change.state:
             continue
         history_row, event = _state_change(
-            alarm, change.state, change.reason, change.reason_data, now, stamp
+            alarm, change.state, change.reason, change.reason_data, now, times
         )
         history_rows.append(history_row)
         events.append(event)
-        updates.append(
-            {
-                "b_id": alarm.id,
-                "state_value": change.state.value,
-                "state_reason": change.reason,
-                "state_reason_data": change.reason_data,
-                "state_updated_at": now,
-            }
-        )
+        states.append(NewState(alarm.id, change.state, change.reason, change.reason_data))
         report.transitions.append(
-            (alarm_arn(alarm.account_id, alarm.name), alarm.state_value, change.state.value)
+            (alarm_arn(alarm.account_id, alarm.name), alarm.state_value, change.state)
         )
-    repo.set_states(updates)
+    # Changes made through the ORM earlier in the transaction go first, as they happened first.
+    session.flush()
+    repo.set_states(states, now)
     repo.add_history(history_rows)
     outbox.emit_many(session, events)
 
