@@ -374,10 +374,10 @@ class World:
         if key in self.extra:
             return str(self.extra[key])
         self.admin.serving.update_endpoint(target, "e", capture={"enabled": True})
+        # JSON, as InvokeEndpoint's sample: that call may have been captured already (the sample
+        # of UpdateEndpoint turns capture on) and one capture file holds one encoding.
         for _ in range(3):
-            self.admin.serving.invoke(
-                target, "e", body="1.0,2.0", content_type="text/csv", accept="text/csv"
-            )
+            self.admin.serving.invoke(target, "e", [[1.0, 2.0]])
         now = datetime.now(UTC)
         for _ in range(40):  # the capture writer flushes every second
             started = self.admin.monitoring.start_execution(
