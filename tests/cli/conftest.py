@@ -75,6 +75,14 @@ def _command_tree_built_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _collector_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mlgov server`, `worker` and `endpoints serve` run in process here: their freezing of the
+    heap and their collector thresholds belong to a process of their own, not the test run's
+    (tests/server/test_process_heap.py checks them in one)."""
+    monkeypatch.setattr("mlgov.server.app.freeze_startup_heap", lambda: None)
+
+
+@pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private MLGOV_HOME, also for code run outside the runner: never the developer's own."""
     path = tmp_path / "cli-home"

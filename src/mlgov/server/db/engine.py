@@ -35,8 +35,15 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def build_engine(
-    url: str, *, echo: bool = False, pool_size: int = 10, busy_timeout: float = 30.0
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    busy_timeout: float = 30.0,
+    background_checkpoints: bool = False,
 ) -> Engine:
+    """``background_checkpoints``: SQLite commits never checkpoint the log; the process runs
+    ``workers.wal_checkpointer`` instead (long-running processes only)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -51,7 +58,7 @@ def build_engine(
             json_deserializer=read_json,
             **pooling,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, checkpoint_on_commit=not background_checkpoints)
         return engine
     return create_engine(
         url,
@@ -63,7 +70,7 @@ def build_engine(
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, checkpoint_on_commit: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
@@ -75,6 +82,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         # NORMAL is durable across process crashes in WAL mode; FULL only adds power-loss safety.
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if not checkpoint_on_commit:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -88,13 +97,14 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
-def engine_from_settings(settings: Settings) -> Engine:
+def engine_from_settings(settings: Settings, *, background_checkpoints: bool = False) -> Engine:
     db = settings.database
     return build_engine(
         settings.database_url,
         echo=db.echo,
         pool_size=db.pool_size,
         busy_timeout=db.sqlite_busy_timeout_seconds,
+        background_checkpoints=background_checkpoints,
     )
 
 

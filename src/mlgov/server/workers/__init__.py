@@ -32,4 +32,13 @@ def build_workers(runtime: Runtime) -> list[Worker]:
         MonitoringWorker(runtime),
         TransformRunner(runtime),
         TrainingJobRunner(runtime),
+        *storage_workers(runtime),
     ]
+
+
+def storage_workers(runtime: Runtime) -> list[Worker]:
+    """What every long-running process runs, whatever else it does: SQLite's log checkpoints."""
+    from mlgov.server.db.engine import is_sqlite
+    from mlgov.server.workers.wal_checkpointer import WalCheckpointer
+
+    return [WalCheckpointer(runtime)] if is_sqlite(runtime.engine) else []

@@ -1,0 +1,61 @@
+"""SQLite's log is checkpointed by a background loop in long-running processes, not in commits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from mlgov.server.db.engine import build_engine
+from mlgov.server.kit.blobs import BlobStore
+from mlgov.server.kit.runtime import Runtime
+from mlgov.server.workers import storage_workers
+from mlgov.server.workers.wal_checkpointer import WalCheckpointer
+from mlgov.settings import DatabaseSettings, Settings
+
+PAGE_SIZED = 4096
+
+
+def write_megabytes(engine: Engine, megabytes: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE IF NOT EXISTS ballast (data BLOB)"))
+    for _ in range(megabytes):  # one commit per megabyte, as many small calls would
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO ballast VALUES (:data)"),
+                [{"data": bytes(PAGE_SIZED)} for _ in range(256)],
+            )
+
+
+def runtime_for(tmp_path: Path, engine: Engine) -> Runtime:
+    settings = Settings(home=tmp_path, database=DatabaseSettings(url=str(engine.url)))
+    return Runtime(settings, engine, None, BlobStore(str(tmp_path / "blobs")))  # type: ignore[arg-type]
+
+
+def test_commits_of_a_long_running_process_leave_the_log_to_the_checkpointer(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "long.db"
+    engine = build_engine(f"sqlite:///{database}", background_checkpoints=True)
+    write_megabytes(engine, 8)  # twice SQLite's own threshold of 1,000 pages
+    assert database.stat().st_size < 1024 * 1024  # every page still only in the log
+    checkpointer = WalCheckpointer(runtime_for(tmp_path, engine))
+    assert checkpointer.tick() is False
+    assert database.stat().st_size > 8 * 1024 * 1024
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM ballast")).scalar_one() == 8 * 256
+    engine.dispose()
+
+
+def test_other_processes_keep_sqlites_own_checkpoints(tmp_path: Path) -> None:
+    database = tmp_path / "short.db"
+    engine = build_engine(f"sqlite:///{database}")
+    write_megabytes(engine, 8)
+    assert database.stat().st_size > 4 * 1024 * 1024  # commits moved pages into the file
+    engine.dispose()
+
+
+def test_only_sqlite_processes_run_the_checkpointer(tmp_path: Path) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'any.db'}", background_checkpoints=True)
+    assert [type(w) for w in storage_workers(runtime_for(tmp_path, engine))] == [WalCheckpointer]
+    engine.dispose()
