@@ -14,6 +14,7 @@ from mlgov.server.metrics import service as metrics
 from mlgov.server.workers.loop import Loop
 
 logger = logging.getLogger("mlgov.workers.alarm_evaluator")
+LOGGED_TRANSITIONS = 10
 
 
 def evaluate_once(runtime: Runtime) -> alarms.EvaluationReport:
@@ -49,7 +50,15 @@ class AlarmEvaluator(Loop):
         # A failed round is retried at the next boundary; states stay as they were.
         report = evaluate_once(self.runtime)
         if report.transitions:
-            logger.info("alarm transitions: %s", report.transitions)
+            # The first few name the story; every one is in the alarm history and on the bus.
+            shown = report.transitions[:LOGGED_TRANSITIONS]
+            more = len(report.transitions) - len(shown)
+            logger.info(
+                "%d alarm transitions: %s%s",
+                len(report.transitions),
+                shown,
+                f" and {more} more" if more else "",
+            )
         if time.time() >= self._next_expiry:
             self._next_expiry = (
                 time.time() + self.runtime.settings.telemetry.retention_interval_seconds
