@@ -44,43 +44,27 @@ def _version(request: Request, group: str, version: int) -> tuple[ModelGroup, Mo
     return found, service.get_version(_ctx(request).session, found, version)
 
 
+def _columns(version: ModelVersion | Row[Any]) -> dict[str, Any]:
+    """A version's columns by attribute name; a listing's plain row hands them over at once."""
+    if isinstance(version, Row):
+        return dict(version._mapping)
+    return {prop.key: getattr(version, prop.key) for prop in ModelVersion.__mapper__.column_attrs}
+
+
 def _versions_out(
     request: Request, rows: Sequence[ModelVersion | Row[Any]]
 ) -> list[schemas.ModelVersion]:
-    return [
-        schemas.ModelVersion.model_validate(
-            {
-                **{
-                    c: getattr(view.version, c)
-                    for c in (
-                        "id",
-                        "account_id",
-                        "version",
-                        "description",
-                        "flavor",
-                        "signature",
-                        "metrics",
-                        "parameters",
-                        "tags",
-                        "lineage",
-                        "parent_version_id",
-                        "promoted_from",
-                        "approval_status",
-                        "created_by",
-                        "created_at",
-                        "updated_at",
-                    )
-                },
-                "group": view.group_name,
-                "aliases": view.aliases,
-                "artifact": {
-                    "sha256": view.version.artifact_sha256,
-                    "size": view.version.artifact_size,
-                },
-            }
+    out = []
+    for view in service.describe(_ctx(request).session, rows):
+        columns = _columns(view.version)
+        columns.update(
+            group=view.group_name,
+            aliases=view.aliases,
+            artifact={"sha256": columns["artifact_sha256"], "size": columns["artifact_size"]},
         )
-        for view in service.describe(_ctx(request).session, rows)
-    ]
+        # Columns the answer does not show (group_id, the artifact's) are ignored by the model.
+        out.append(schemas.ModelVersion.model_validate(columns))
+    return out
 
 
 def _version_out(request: Request, row: ModelVersion) -> schemas.ModelVersion:
