@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from mlgov.server.alarms.tables import Alarm, AlarmHistory
+from mlgov.server.db.driver import binder, placeholder, placeholders
 from mlgov.server.kit.pagination import PageRequest
 
 
@@ -77,27 +78,11 @@ class NewState(NamedTuple):
 # An evaluation round reads and writes thousands of alarms at once, and SQLAlchemy's handling of
 # each row and its parameters added about half again to the database's own time. So these
 # queries go to the driver, as the metrics repository's do, and values cross it as SQLAlchemy's
-# column types would carry them (see _Reader and _binder): a datetime as SQLite's text, a boolean
-# as its integer, a JSON document serialized.
+# column types would carry them (see _Reader and db/driver.py): a datetime as SQLite's text, a
+# boolean as its integer, a JSON document serialized.
 
 _JSON_FIELDS = {"dimensions", "alarm_actions", "ok_actions", "insufficient_data_actions"}
 _HISTORY_FIELDS = ("id", "account_id", "alarm_name", "item_type", "summary", "data", "timestamp")
-
-
-def _mark(connection: Connection) -> str:
-    """The driver's placeholder: psycopg's on PostgreSQL, sqlite3's on SQLite."""
-    return "%s" if connection.dialect.name == "postgresql" else "?"
-
-
-def _binder(column: ColumnElement[Any], connection: Connection) -> Callable[[Any], Any]:
-    """What SQLAlchemy hands the driver for a value of ``column`` on this database."""
-    dialect = connection.dialect
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else _unchanged
-
-
-def _unchanged(value: Any) -> Any:
-    return value
 
 
 class _Reader:
@@ -208,7 +193,7 @@ class AlarmsRepository:
     def metric_alarm_rows(self) -> list[EvaluatedAlarm]:
         connection = self.session.connection()
         rows = _Reader(connection, EvaluatedAlarm._fields).rows(
-            f"kind = {_mark(connection)}", ("metric",)
+            f"kind = {placeholder(connection)}", ("metric",)
         )
         return [EvaluatedAlarm._make(row) for row in rows]
 
@@ -229,7 +214,7 @@ class AlarmsRepository:
         found: dict[str, TransitionAlarm] = {}
         for start in range(0, len(ids), 500):
             part = tuple(ids[start : start + 500])
-            marks = ", ".join([_mark(connection)] * len(part))
+            marks = placeholders(connection, len(part))
             for row in reader.rows(f"id IN ({marks})", part):
                 alarm = TransitionAlarm._make(row)
                 found[alarm.id] = alarm
@@ -240,8 +225,8 @@ class AlarmsRepository:
         if not states:
             return
         connection = self.session.connection()
-        mark = _mark(connection)
-        when = _binder(Alarm.__table__.c.state_updated_at, connection)(now)
+        mark = placeholder(connection)
+        when = binder(Alarm.__table__.c.state_updated_at, connection)(now)
         connection.exec_driver_sql(
             f"UPDATE {Alarm.__tablename__} SET state_value = {mark}, state_reason = {mark}, "
             f"state_reason_data = {mark}, state_updated_at = {mark} WHERE id = {mark}",
@@ -253,9 +238,9 @@ class AlarmsRepository:
         if not rows:
             return
         connection = self.session.connection()
-        marks = ", ".join([_mark(connection)] * len(_HISTORY_FIELDS))
-        data = _binder(AlarmHistory.__table__.c.data, connection)
-        bind_time = _binder(AlarmHistory.__table__.c.timestamp, connection)
+        marks = placeholders(connection, len(_HISTORY_FIELDS))
+        data = binder(AlarmHistory.__table__.c.data, connection)
+        bind_time = binder(AlarmHistory.__table__.c.timestamp, connection)
         times: dict[datetime, Any] = {}
         tuples = []
         for row in rows:

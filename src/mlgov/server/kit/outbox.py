@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mlgov.formats.events import Event
 from mlgov.server.db.base import Base, UTCDateTime, utc_now
+from mlgov.server.db.driver import binder, placeholders
 from mlgov.server.kit.ids import new_uuid
 from mlgov.server.kit.redaction import canonical_json
 
@@ -121,9 +122,7 @@ class _Rows:
     """
 
     def __init__(self, connection: Connection) -> None:
-        dialect = connection.dialect
-        column = OutboxEvent.__table__.c.event_time
-        self.bind_time = column.type.dialect_impl(dialect).bind_processor(dialect)
+        self.bind_time = binder(OutboxEvent.__table__.c.event_time, connection)
         # By instant and zone: equal instants in two zones are equal datetimes, not equal labels.
         self.labels: dict[tuple[datetime, Any], tuple[str, Any]] = {}
 
@@ -132,7 +131,7 @@ class _Rows:
         key = (moment, moment.tzinfo)
         known = self.labels.get(key)
         if known is None:
-            bound = self.bind_time(moment) if self.bind_time else moment
+            bound = self.bind_time(moment)
             known = self.labels[key] = (to_jsonable_python(moment), bound)
         label, bound = known
         event_id = new_uuid()
@@ -178,10 +177,9 @@ def emit_many(session: Session, events: Sequence[NewEvent]) -> list[str]:
     connection = session.connection()
     build = _Rows(connection)
     rows = [build.row(new) for new in events]
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
     connection.exec_driver_sql(
         f"INSERT INTO {OutboxEvent.__tablename__} ({', '.join(_INSERTED)}) "
-        f"VALUES ({', '.join([mark] * len(_INSERTED))})",
+        f"VALUES ({placeholders(connection, len(_INSERTED))})",
         rows,
     )
     return [row[0] for row in rows]

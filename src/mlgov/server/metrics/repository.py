@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mlgov.server.db.driver import placeholder, placeholders
 from mlgov.server.metrics.tables import Metric, MetricRollup
 
 # Bound parameters per statement stay well under SQLite's limit (32,766) and PostgreSQL's (65,535).
@@ -81,11 +82,10 @@ class MetricsRepository:
 
     @property
     def _mark(self) -> str:
-        """The driver's positional placeholder (``?`` for sqlite3, ``%s`` for psycopg)."""
-        return "%s" if self._locks else "?"
+        return placeholder(self.session.connection())
 
     def _marks(self, count: int) -> str:
-        return ", ".join([self._mark] * count)
+        return placeholders(self.session.connection(), count)
 
     # --- identity ---
 
