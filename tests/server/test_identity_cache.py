@@ -11,8 +11,9 @@ from sqlalchemy import delete, select
 from mlgov import AccessDenied, Unauthenticated
 from mlgov.server.app import create_app
 from mlgov.server.db.engine import unit_of_work
-from mlgov.server.identity import cache
+from mlgov.server.identity import cache, schemas, service
 from mlgov.server.identity.tables import IdentityGeneration
+from mlgov.server.kit.context import Caller
 from mlgov.settings import Settings
 from tests.conftest import client_for
 
@@ -92,3 +93,36 @@ def test_without_the_counter_row_nothing_is_kept(app: FastAPI, admin) -> None:  
         ds.identity.whoami()
     with unit_of_work(app.state.runtime.session_factory) as session:
         assert cache.snapshot(session).keys == {}
+
+
+def test_a_transaction_that_writes_identity_keeps_what_it_reads_to_itself(
+    app: FastAPI,
+    admin,  # type: ignore[no-untyped-def]
+) -> None:
+    admin.identity.create_account("team-a", "dev")
+    admin.identity.create_principal("ds")
+    factory = app.state.runtime.session_factory
+    action = "registry:ListModelGroups"
+    with unit_of_work(factory) as session:
+        principal = service.get_principal(session, "ds")
+        account_id = service.get_account(session, "team-a").id
+    caller = Caller(principal.id, principal.name, principal.type, None, "key-x")
+
+    session = factory()
+    try:
+        assert not service.may(session, caller, action, account_id)
+        account = service.get_account(session, "team-a")
+        binding = schemas.RoleBindingCreate(principal="ds", role="Viewer")
+        service.create_binding(session, binding, account=account)
+        assert service.may(session, caller, action, account_id)  # its own write, at once
+        session.rollback()
+    finally:
+        session.close()
+
+    # Another identity write commits: the counter reaches the number the rolled-back
+    # transaction saw, and the binding that never committed must not come back with it.
+    admin.identity.create_principal("someone-else")
+    with unit_of_work(factory) as session:
+        assert not service.may(session, caller, action, account_id)
+    with pytest.raises(AccessDenied):
+        client_for(app, admin.identity.create_key("ds")["secret"]).identity.get_account("team-a")

@@ -93,11 +93,10 @@ def compute_record_hash(record: AuditRecord) -> str:
 
 
 def record_hash_of(values: dict[str, Any]) -> str:
-    hashed = {
-        name: iso(value) if isinstance(value, datetime) else value
-        for name in HASHED_FIELDS
-        for value in (values[name],)
-    }
+    hashed: dict[str, Any] = {}
+    for name in HASHED_FIELDS:
+        value = values[name]
+        hashed[name] = iso(value) if isinstance(value, datetime) else value
     return hashlib.sha256(canonical_json(hashed).encode()).hexdigest()
 
 

@@ -18,11 +18,8 @@ from mlgov.server.kit.context import GRANT_RESOLVERS, RequestContext, Scope, con
 
 def authorize(request: Request) -> None:
     ctx = context_of(request)
-    snapshot = cache.snapshot(ctx.session)
-    ctx.caller = service.authenticate_in(
-        snapshot, ctx.session, request.headers.get("authorization")
-    )
-    _check_scope(ctx, request, snapshot)
+    ctx.caller = service.authenticate(ctx.session, request.headers.get("authorization"))
+    _check_scope(ctx, request)
     idempotency.check(ctx, request)
 
 
@@ -48,14 +45,15 @@ def _shared_with_caller(
     return None
 
 
-def _check_scope(ctx: RequestContext, request: Request, snapshot: cache.Snapshot) -> None:
+def _check_scope(ctx: RequestContext, request: Request) -> None:
     assert ctx.caller is not None
     caller, action = ctx.caller, ctx.action.name
     scope = ctx.action.scope
     if scope is Scope.AUTHENTICATED:
         return
     root_path = service.root_path(ctx.session)
-    grants = service.Grants.of(ctx.session, caller.principal_id, snapshot)
+    grants = service.Grants.of(ctx.session, caller.principal_id)
+    snapshot = cache.snapshot(ctx.session)
 
     if scope is Scope.ACCOUNT:
         ref = request.path_params["account"]

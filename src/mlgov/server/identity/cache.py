@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.orm import Session
 
 from mlgov.server.identity.repository import IdentityRepository
-from mlgov.server.identity.tables import IdentityGeneration
+from mlgov.server.identity.tables import WRITTEN_IN, IdentityGeneration
 
 MAX_ENTRIES = 10_000
 _COUNTER = cast(Table, IdentityGeneration.__table__)
@@ -106,11 +106,13 @@ class Snapshot:
 
 
 class IdentityCache:
-    """The latest snapshot of one database, shared by the threads of a process."""
+    """What one process keeps of one database: the latest snapshot, and the root org unit's path
+    (which never changes once the organization exists)."""
 
     def __init__(self) -> None:
         self._snapshot = Snapshot(generation=None)
         self._lock = threading.Lock()
+        self.root_path: str | None = None
 
     def snapshot(self, session: Session) -> Snapshot:
         # Read the number before anything it guards: a snapshot may then hold rows newer than
@@ -126,13 +128,32 @@ class IdentityCache:
 
 _caches: weakref.WeakKeyDictionary[Engine | Connection, IdentityCache] = weakref.WeakKeyDictionary()
 _caches_lock = threading.Lock()
+_TAKEN = "mlgov.identity.snapshot"  # in Session.info: (transaction, its snapshot)
+
+
+def database(session: Session) -> IdentityCache:
+    """This process's cache of the session's database."""
+    bind = session.get_bind()
+    found = _caches.get(bind)
+    if found is None:
+        with _caches_lock:
+            found = _caches.setdefault(bind, IdentityCache())
+    return found
 
 
 def snapshot(session: Session) -> Snapshot:
-    """The current identity snapshot for the session's database."""
-    bind = session.get_bind()
-    cache = _caches.get(bind)
-    if cache is None:
-        with _caches_lock:
-            cache = _caches.setdefault(bind, IdentityCache())
-    return cache.snapshot(session)
+    """The identity snapshot of the session's transaction: the counter is read once per
+    transaction, however many checks it makes. A transaction that has written identity rows gets
+    a snapshot of its own that keeps nothing: what it reads is not yet anyone else's truth, and
+    may never be if it rolls back.
+    """
+    session.flush()  # pending identity writes mark the transaction through the table hooks
+    transaction = session.get_transaction()
+    if transaction is not None and session.info.get(WRITTEN_IN) is transaction:
+        return Snapshot(generation=None)
+    taken = session.info.get(_TAKEN)
+    if taken is not None and transaction is not None and taken[0] is transaction:
+        return cast(Snapshot, taken[1])
+    current = database(session).snapshot(session)
+    session.info[_TAKEN] = (session.get_transaction(), current)
+    return current

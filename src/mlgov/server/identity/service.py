@@ -8,12 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from mlgov.errors import (
@@ -77,19 +75,13 @@ def issue_key(
 
 
 def authenticate(session: Session, authorization: str | None) -> Caller:
-    return authenticate_in(cache.snapshot(session), session, authorization)
-
-
-def authenticate_in(
-    snapshot: cache.Snapshot, session: Session, authorization: str | None
-) -> Caller:
     if not authorization:
         raise Unauthenticated("no API key: send `Authorization: Bearer <key>`")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.startswith(KEY_PREFIX) or "." not in token:
         raise Unauthenticated("the Authorization header is not `Bearer mlgov_<key id>.<secret>`")
     key_id, _, secret = token[len(KEY_PREFIX) :].partition(".")
-    key = snapshot.key(session, key_id.strip())
+    key = cache.snapshot(session).key(session, key_id.strip())
     # Compare against a dummy hash when the key is unknown so timing does not reveal key ids.
     expected = key.secret_hash if key else hash_secret("")
     if not hmac.compare_digest(expected, hash_secret(secret.strip())) or key is None:
@@ -126,11 +118,8 @@ class Grants:
         self.grants = [Grant(role, account_id, path) for role, account_id, path in rows]
 
     @classmethod
-    def of(
-        cls, session: Session, principal_id: str, snapshot: cache.Snapshot | None = None
-    ) -> Grants:
-        snapshot = snapshot or cache.snapshot(session)
-        return cls(snapshot.grant_rows(session, principal_id))
+    def of(cls, session: Session, principal_id: str) -> Grants:
+        return cls(cache.snapshot(session).grant_rows(session, principal_id))
 
     def _granting(self, action: str) -> list[Grant]:
         return [grant for grant in self.grants if role_permits(grant.role, action)]
@@ -189,21 +178,17 @@ def visibility(session: Session, caller: Caller, action: str) -> Visibility:
 
 def may(session: Session, caller: Caller, action: str, account_id: str) -> bool:
     """Whether the caller holds ``action`` on a second account a service touches (promotion)."""
-    snapshot = cache.snapshot(session)
-    place = snapshot.account(session, account_id)
-    return place is not None and Grants.of(session, caller.principal_id, snapshot).on_account(
+    place = cache.snapshot(session).account(session, account_id)
+    return place is not None and Grants.of(session, caller.principal_id).on_account(
         action, place.id, place.org_unit_path
     )
 
 
 def roles_on_account(session: Session, caller: Caller, account_id: str) -> set[str]:
-    snapshot = cache.snapshot(session)
-    place = snapshot.account(session, account_id)
+    place = cache.snapshot(session).account(session, account_id)
     if place is None:
         return set()
-    return Grants.of(session, caller.principal_id, snapshot).roles_on_account(
-        place.id, place.org_unit_path
-    )
+    return Grants.of(session, caller.principal_id).roles_on_account(place.id, place.org_unit_path)
 
 
 def require_organization(session: Session) -> Organization:
@@ -216,16 +201,11 @@ def require_organization(session: Session) -> Organization:
     return org
 
 
-# The root org unit never changes once made, so every call need not look it up again.
-_root_paths: weakref.WeakKeyDictionary[Engine | Connection, str] = weakref.WeakKeyDictionary()
-
-
 def root_path(session: Session) -> str:
-    bind = session.get_bind()
-    cached = _root_paths.get(bind)
-    if cached is None:
-        cached = _root_paths[bind] = f"/{require_organization(session).root_org_unit_id}/"
-    return cached
+    kept = cache.database(session)
+    if kept.root_path is None:
+        kept.root_path = f"/{require_organization(session).root_org_unit_id}/"
+    return kept.root_path
 
 
 def deny(caller: Caller, action: str, where: str) -> AccessDenied:

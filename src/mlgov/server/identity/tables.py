@@ -17,7 +17,7 @@ from sqlalchemy import (
     event,
     update,
 )
-from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column
+from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column, object_session
 
 from mlgov.server.db.base import Base, JSONDocument, UTCDateTime, utc_now
 
@@ -121,10 +121,19 @@ class IdentityGeneration(Base):
 
 NEXT_GENERATION = update(IdentityGeneration).values(generation=IdentityGeneration.generation + 1)
 GUARDED = (Organization, OrgUnit, Account, Principal, ApiKey, RoleBinding)
+# In ``Session.info``: the transaction that wrote identity rows. Until it ends, its own reads see
+# rows no other session does, so they must neither come from nor go into the shared cache.
+WRITTEN_IN = "mlgov.identity.written_in"
 
 
-def _object_written(_mapper: Mapper[Any], connection: Connection, _target: object) -> None:
+def _written(session: Session | None) -> None:
+    if session is not None:
+        session.info[WRITTEN_IN] = session.get_transaction()
+
+
+def _object_written(_mapper: Mapper[Any], connection: Connection, target: object) -> None:
     connection.execute(NEXT_GENERATION)
+    _written(object_session(target))
 
 
 def _statement_run(state: ORMExecuteState) -> None:
@@ -133,6 +142,7 @@ def _statement_run(state: ORMExecuteState) -> None:
         mapper = state.bind_mapper
         if mapper is not None and issubclass(mapper.class_, GUARDED):
             state.session.execute(NEXT_GENERATION)
+            _written(state.session)
 
 
 # Writes through the ORM, object by object or in bulk, all pass these hooks; the database's own
