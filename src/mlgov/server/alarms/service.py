@@ -43,7 +43,6 @@ from mlgov.server.kit.context import Caller
 from mlgov.server.kit.ids import new_id
 from mlgov.server.kit.pagination import PageRequest
 from mlgov.server.metrics import service as metrics
-from mlgov.server.metrics.repository import MetricsRepository
 
 SOURCE = "mlgov.alarms"
 STATE_CHANGE = "Alarm State Change"
@@ -675,7 +674,7 @@ def _evaluate_metric_alarms(
 ) -> None:
     """Every metric alarm from one read of the window: scalar statistics for all alarms of a
     period at once (:func:`period_points`), sketches merged only for percentile alarms."""
-    metrics_repo = MetricsRepository(session)
+    metrics_repo = metrics.settled(session)
     series: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     for metric_id, account_id, series_hash, unit in metrics_repo.all_series():
         series[(account_id, series_hash)].append((metric_id, unit))

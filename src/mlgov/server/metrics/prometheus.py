@@ -29,7 +29,6 @@ from mlgov.server.kit.outbox import OutboxEvent
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.kit.telemetry import LATENCY_BUCKETS
 from mlgov.server.metrics import service
-from mlgov.server.metrics.repository import MetricsRepository
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 USER_METRIC_WINDOW = 15 * 60
@@ -150,7 +149,7 @@ def _user_metrics(
         return
     moment = service.epoch(now)
     minute = moment - moment % service.MINUTE - service.MINUTE  # the latest complete minute
-    repo = MetricsRepository(session)
+    repo = service.settled(session)
     metrics = repo.recent_in_namespaces(namespaces, moment - USER_METRIC_WINDOW)
     rows = {
         int(r[0]): r

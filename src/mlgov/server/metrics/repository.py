@@ -19,10 +19,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mlgov.server.db.driver import placeholder, placeholders
-from mlgov.server.metrics.tables import Metric, MetricRollup
+from mlgov.server.metrics.tables import Metric, MetricIngestLog, MetricRollup
 
 # Bound parameters per statement stay well under SQLite's limit (32,766) and PostgreSQL's (65,535).
 CHUNK = 500
+# The PostgreSQL advisory lock held by the one transaction folding the ingest log.
+FOLD_LOCK = 0x6D6C676F76
 
 
 @dataclass
@@ -197,6 +199,50 @@ class MetricsRepository:
         return self.session.execute(
             select(Metric.id, Metric.account_id, Metric.series_hash, Metric.unit)
         ).all()
+
+    # --- the ingest log ---
+
+    def append_pending(self, datums: bytes, datapoints: int, received_at: int) -> None:
+        self.session.connection().exec_driver_sql(
+            f"INSERT INTO {MetricIngestLog.__tablename__} (received_at, datapoints, datums) "
+            f"VALUES ({self._marks(3)})",
+            (received_at, datapoints, datums),
+        )
+
+    def pending_batches(self, *, at_most: int) -> int:
+        """How many batches wait in the log, counted up to ``at_most``."""
+        result = self.session.connection().exec_driver_sql(
+            f"SELECT count(*) FROM (SELECT 1 FROM {MetricIngestLog.__tablename__} "
+            f"LIMIT {int(at_most)}) AS waiting"
+        )
+        return int(result.scalar_one())
+
+    def lock_folding(self, *, wait: bool) -> bool:
+        """Make this transaction the only one folding the log until it ends; False if another
+        holds that and ``wait`` is false. SQLite's writers are serialized already."""
+        if not self._locks:
+            return True
+        function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        taken = self.session.connection().exec_driver_sql(f"SELECT {function}({FOLD_LOCK})")
+        return wait or bool(taken.scalar_one())
+
+    def pending(self, *, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest waiting batches: (log id, datums)."""
+        result = self.session.connection().exec_driver_sql(
+            f"SELECT id, datums FROM {MetricIngestLog.__tablename__} ORDER BY id LIMIT {int(limit)}"
+        )
+        rows = [(int(log_id), bytes(datums)) for log_id, datums in result.cursor.fetchall()]
+        result.close()
+        return rows
+
+    def forget_pending(self, log_ids: Sequence[int]) -> None:
+        # By id, not by range: on PostgreSQL a lower id may commit after this fold read the log.
+        for part in _chunks(list(log_ids)):
+            self.session.connection().exec_driver_sql(
+                f"DELETE FROM {MetricIngestLog.__tablename__} "
+                f"WHERE id IN ({self._marks(len(part))})",
+                tuple(part),
+            )
 
     # --- rollups ---
 

@@ -25,7 +25,7 @@ from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.server.db.base import utc_now
 from mlgov.server.kit.pagination import PageRequest
 from mlgov.server.metrics import batch as batches
-from mlgov.server.metrics import expressions, schemas
+from mlgov.server.metrics import expressions, pending, schemas
 from mlgov.server.metrics.repository import Aggregate, MetricsRepository, NewMetric, RollupKey
 from mlgov.server.metrics.tables import Metric
 
@@ -39,6 +39,9 @@ FUTURE_LIMIT = timedelta(hours=2)
 MAX_DATAPOINTS = 1440
 SKETCH_K = 200
 MAX_SKETCH_EXPANSION = batches.MAX_SKETCH_EXPANSION
+# An ingest folds the log once this many batches wait; a fold reads at most FOLD_LIMIT at a time.
+FOLD_AT_BATCHES = 32
+FOLD_LIMIT_BATCHES = 256
 
 
 def series_hash(namespace: str, name: str, dimensions: Iterable[tuple[str, str]]) -> str:
@@ -136,11 +139,11 @@ class _Groups:
 def ingest(
     session: Session, account_id: str, data: batches.Batch, now: datetime | None = None
 ) -> schemas.PutMetricDataResult:
-    """Store a batch: every datum lands in its 1-minute, 5-minute and 1-hour rollup.
+    """Accept a batch: check it, make sure its metrics exist, and append it to the ingest log.
 
-    The work is per batch, not per datum: datums are sorted by (metric, time) once, each
-    resolution's buckets are runs of that order, their statistics come from NumPy reductions,
-    and each bucket gets one sketch update and one row written.
+    Its datums land in their 1-minute, 5-minute and 1-hour rollups when the log is folded: by
+    the ingest that finds ``FOLD_AT_BATCHES`` batches waiting, or by the next reader, whichever
+    comes first. Folding many batches at once writes each busy bucket once, not once a batch.
     """
     now = now or utc_now()
     received = now.timestamp()
@@ -174,24 +177,69 @@ def ingest(
         epoch(now),
     )
     metric_of_series = np.array([ids[key] for key in keys], dtype=np.int64)
+    datums = pending.Datums(
+        metric_id=metric_of_series[series],
+        second=seconds,
+        count=data.count,
+        total=data.total,
+        low=data.low,
+        high=data.high,
+        sketchable=data.sketchable,
+        samples=data.samples,
+        sample_owner=data.sample_owner,
+    )
+    repo.append_pending(pending.encode(datums), data.size, epoch(now))
+    if repo.pending_batches(at_most=FOLD_AT_BATCHES) >= FOLD_AT_BATCHES:
+        fold_pending(session, wait=False)
+    return schemas.PutMetricDataResult(accepted=data.size, metrics=len(data.series))
 
-    order = np.lexsort((seconds, series))
-    series_sorted, seconds_sorted = series[order], seconds[order]
-    rank = np.empty(data.size, dtype=np.int64)
-    rank[order] = np.arange(data.size)
-    sample_rank = rank[data.sample_owner]
+
+def fold_pending(session: Session, *, wait: bool = True) -> int:
+    """Fold every batch waiting in the ingest log into the rollups; the datums folded.
+
+    Readers call this (through :func:`settled`) with ``wait``: on PostgreSQL they queue behind a
+    fold in progress, so an acknowledged batch is in every answer. An ingest that finds the log
+    long folds without waiting, and leaves it to the fold in progress if there is one.
+    """
+    repo = MetricsRepository(session)
+    if not repo.pending_batches(at_most=1) or not repo.lock_folding(wait=wait):
+        return 0
+    folded = 0
+    while waiting := repo.pending(limit=FOLD_LIMIT_BATCHES):
+        datums = pending.decode([stream for _id, stream in waiting])
+        _store_datums(repo, datums)
+        repo.forget_pending([log_id for log_id, _stream in waiting])
+        folded += datums.size
+    return folded
+
+
+def settled(session: Session) -> MetricsRepository:
+    """The repository to read rollups through, once the ingest log is folded into them."""
+    fold_pending(session)
+    return MetricsRepository(session)
+
+
+def _store_datums(repo: MetricsRepository, d: pending.Datums) -> None:
+    """Datums of any number of batches into their rollups: sorted by (metric, time) once, each
+    resolution's buckets are runs of that order, their statistics come from NumPy reductions, and
+    each bucket gets one sketch update and one row written."""
+    order = np.lexsort((d.second, d.metric_id))
+    metric_sorted, seconds_sorted = d.metric_id[order], d.second[order]
+    rank = np.empty(d.size, dtype=np.int64)
+    rank[order] = np.arange(d.size)
+    sample_rank = rank[d.sample_owner]
     sample_order = np.argsort(sample_rank, kind="stable")
-    samples = np.ascontiguousarray(data.samples[sample_order])
+    samples = np.ascontiguousarray(d.samples[sample_order])
     sample_rank = sample_rank[sample_order]
-    columns = [a[order] for a in (data.count, data.total, data.low, data.high)]
-    sketchable = data.sketchable[order]
+    columns = [a[order] for a in (d.count, d.total, d.low, d.high)]
+    sketchable = d.sketchable[order]
     groups = []
     for resolution in RESOLUTIONS:
         bucket = seconds_sorted - seconds_sorted % resolution
-        change = np.ones(data.size, dtype=bool)
-        change[1:] = (series_sorted[1:] != series_sorted[:-1]) | (bucket[1:] != bucket[:-1])
+        change = np.ones(d.size, dtype=bool)
+        change[1:] = (metric_sorted[1:] != metric_sorted[:-1]) | (bucket[1:] != bucket[:-1])
         starts = np.flatnonzero(change)
-        bounds = np.searchsorted(sample_rank, np.append(starts, data.size))
+        bounds = np.searchsorted(sample_rank, np.append(starts, d.size))
         count, total, low, high = (
             np.add.reduceat(columns[0], starts),
             np.add.reduceat(columns[1], starts),
@@ -201,7 +249,7 @@ def ingest(
         groups.append(
             _Groups(
                 resolution,
-                metric_of_series[series_sorted[starts]].tolist(),
+                metric_sorted[starts].tolist(),
                 bucket[starts].tolist(),
                 count.tolist(),
                 total.tolist(),
@@ -212,7 +260,6 @@ def ingest(
             )
         )
     _store_rollups(repo, groups, samples)
-    return schemas.PutMetricDataResult(accepted=data.size, metrics=len(data.series))
 
 
 def _merged(stored: Aggregate | None, groups: _Groups, i: int, samples: np.ndarray) -> Aggregate:
@@ -350,7 +397,7 @@ def get_statistics(
     resolution = readable_resolution(query.start_time, query.period, now)
     if resolution is None:
         return schemas.Statistics(label=label, datapoints=[])
-    repo = MetricsRepository(session)
+    repo = settled(session)
     dims = [(d.name, d.value) for d in query.dimensions]
     key = series_hash(query.namespace, query.metric_name, dims)
     series = repo.series(account_id, key, query.unit.value if query.unit else None)
@@ -435,7 +482,7 @@ def expire(session: Session, now: datetime | None = None) -> int:
     """Drop rollups past their tier's retention and metrics silent for 15 months."""
     moment = epoch(now or utc_now())
     cutoffs = {r: moment - keep for r, keep in RETENTION_SECONDS.items()}
-    return MetricsRepository(session).expire(cutoffs, moment - METRIC_EXPIRY_SECONDS)
+    return settled(session).expire(cutoffs, moment - METRIC_EXPIRY_SECONDS)
 
 
 # --- GetMetricData: metric stats and metric math -------------------------------------------------

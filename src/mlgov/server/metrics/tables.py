@@ -70,3 +70,22 @@ class MetricRollup(Base):
     minimum: Mapped[float] = mapped_column(Float)
     maximum: Mapped[float] = mapped_column(Float)
     sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class MetricIngestLog(Base):
+    """Batches accepted but not yet folded into rollups, one row per PutMetricData call.
+
+    ``datums`` is an Arrow IPC stream of the validated datums (see ``pending.py``). Committing
+    it with the call's audit record is what makes an acknowledged batch durable; folding many
+    batches at once (``service.fold_pending``) is what makes ingest cheap, and every reader of
+    rollups folds first, so nothing waiting here is ever missing from an answer.
+    """
+
+    __tablename__ = "metric_ingest_log"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    received_at: Mapped[int] = mapped_column(BigInteger)
+    datapoints: Mapped[int] = mapped_column(Integer)
+    datums: Mapped[bytes] = mapped_column(LargeBinary)
