@@ -156,6 +156,23 @@ def test_parse_timestamps_agrees_with_datetime() -> None:
     assert parsed.tolist() == expected
 
 
+@pytest.mark.parametrize(
+    "stamp", ["2026-11-22T11:59:00.123Z", "2026-11-22T11:59:00.123456Z", "2026-11-22T11:59:00Z"]
+)
+def test_a_batch_whose_stamps_all_end_in_z_decodes(stamp: str) -> None:
+    # JavaScript's toISOString() shape. With every stamp alike, the columnar parser once indexed
+    # past its character columns (IndexError: a 500 instead of a stored batch).
+    expected = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    assert batch.parse_timestamps([stamp] * 3).tolist() == [expected] * 3
+    document = {
+        "namespace": "a",
+        "metric_data": [{"metric_name": "m", "value": 1.0, "timestamp": stamp}] * 2,
+    }
+    decoded = batch.decode(document)
+    assert decoded is not None
+    assert decoded.timestamps.tolist() == [expected] * 2
+
+
 _STAMPS = [
     "2026-11-22T11:59:00Z",
     "2026-11-22T13:30:00.5+01:30",

@@ -264,7 +264,6 @@ _STAMP = (
     r"(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
 _STAMPS = re.compile(rf"(?:{_STAMP}\n)*{_STAMP}")
-_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 _NUMBER = (float, int)  # not bool: type() is compared exactly
 _NUMBER_TYPES = frozenset(_NUMBER)
 _NONE_TYPE = type(None)
@@ -321,66 +320,34 @@ def _series(name: Any, dims: tuple[tuple[Any, Any, int], ...], unit: Any) -> Ser
     return name, tuple(sorted((n, v) for n, v, _fields in dims)), unit
 
 
+def _zone_seconds(zone: str) -> int:
+    """Seconds east of UTC of ``Z`` or ``+HH:MM``/``-HH:MM``; raises _Unsure out of range."""
+    if zone == "Z":
+        return 0
+    hours, minutes = int(zone[1:3]), int(zone[4:6])
+    if hours > 23 or minutes > 59:
+        raise _Unsure
+    return (-1 if zone[0] == "-" else 1) * (hours * 3600 + minutes * 60)
+
+
 def parse_timestamps(stamps: list[str]) -> np.ndarray:
     """Epoch seconds of ISO 8601 timestamps with an offset, as ``datetime.timestamp()`` gives.
 
-    Only ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM|-HH:MM)`` with valid fields; raises _Unsure for
-    anything else (other spellings are left to the models).
+    Only ``YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+HH:MM|-HH:MM)`` with valid fields; raises _Unsure (or
+    NumPy's ValueError for a day, hour, minute or second out of range) for anything else, which
+    is left to the models. NumPy parses the local part in C; each distinct offset is read once.
     """
-    if not _STAMPS.fullmatch("\n".join(stamps)):
+    joined = "\n".join(stamps)
+    # Year 0 is a date to NumPy, not to Python's datetime.
+    if not _STAMPS.fullmatch(joined) or joined.startswith("0000") or "\n0000" in joined:
         raise _Unsure
-    text = np.array(stamps)
-    rows, width = len(stamps), text.dtype.itemsize // 4
-    code = np.zeros((rows, max(width, 26)), dtype=np.int64)
-    code[:, :width] = text.view(np.uint32).reshape(rows, width)
-    digit = code - ord("0")
-
-    def number(*columns: int) -> np.ndarray:
-        out = np.zeros(rows, dtype=np.int64)
-        for column in columns:
-            out = out * 10 + digit[:, column]
-        return out
-
-    year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
-    hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
-    length = np.count_nonzero(code, axis=1)
-    line = np.arange(rows)
-    zulu = code[line, length - 1] == ord("Z")
-    zone = np.where(zulu, length - 1, length - 6)
-    sign = np.where(code[line, zone] == ord("-"), -1, 1)
-    offset_hours = np.where(zulu, 0, digit[line, zone + 1] * 10 + digit[line, zone + 2])
-    offset_minutes = np.where(zulu, 0, digit[line, zone + 4] * 10 + digit[line, zone + 5])
-    micros = np.zeros(rows, dtype=np.int64)
-    for k in range(6):
-        column = 20 + k
-        micros = micros * 10 + np.where(column < zone, digit[:, column], 0)
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    month_ok = (month >= 1) & (month <= 12)
-    days_in_month = _DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
-    valid = (
-        (year >= 1)
-        & month_ok
-        & (day >= 1)
-        & (day <= days_in_month)
-        & (hour <= 23)
-        & (minute <= 59)
-        & (second <= 59)
-        & (offset_hours <= 23)
-        & (offset_minutes <= 59)
-    )
-    if not valid.all():
-        raise _Unsure
-    # Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-    y = year - (month <= 2)
-    era = y // 400
-    year_of_era = y - era * 400
-    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    days = era * 146_097 + day_of_era - 719_468
-    seconds = days * 86_400 + hour * 3600 + minute * 60 + second
-    seconds -= sign * (offset_hours * 3600 + offset_minutes * 60)
-    # Exact integer microseconds, then one correctly rounded division, as timedelta does.
-    epoch_seconds: np.ndarray = (seconds * 1_000_000 + micros) / 1e6
+    zones = [stamp[-1] if stamp[-1] == "Z" else stamp[-6:] for stamp in stamps]
+    local = [stamp[:-1] if stamp[-1] == "Z" else stamp[:-6] for stamp in stamps]
+    offset_of = {zone: _zone_seconds(zone) for zone in set(zones)}
+    offsets = np.fromiter(map(offset_of.__getitem__, zones), np.int64, count=len(zones))
+    micros = np.array(local, dtype="datetime64[us]").astype(np.int64)
+    # Exact integer microseconds, then one division, as timedelta does.
+    epoch_seconds: np.ndarray = (micros - offsets * 1_000_000) / 1e6
     return epoch_seconds
 
 
