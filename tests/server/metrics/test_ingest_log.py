@@ -266,3 +266,32 @@ def test_an_ingest_does_not_wait_for_a_fold_in_progress(
     finally:
         holder.rollback()
         holder.close()
+
+
+def test_a_reader_holds_the_fold_lock_only_while_it_folds(
+    app: FastAPI, account_id: str, database_url: str
+) -> None:
+    """An alarm round is one long transaction: had it folded inside it, every other reader would
+    queue behind the whole round. It folds in a short transaction of its own instead."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite folds in the reader's transaction, which holds the write lock anyway")
+    factory = app.state.runtime.session_factory
+    start = _minute(2)
+    with unit_of_work(factory) as session:
+        service.put_metric_data(session, account_id, _batch([1.0], start))
+    reader = factory()
+    try:
+        service.settled(reader)
+        assert _waiting(factory) == 0
+        with unit_of_work(factory) as session:
+            service.put_metric_data(session, account_id, _batch([2.0], start))
+        with unit_of_work(factory) as session:
+            assert service.fold_pending(session, wait=False) == 1
+        # The reader, still open, sees both folds.
+        rows = reader.execute(
+            select(MetricRollup.sample_count).where(MetricRollup.resolution == 60)
+        ).all()
+        assert [r[0] for r in rows] == [2.0]
+    finally:
+        reader.rollback()
+        reader.close()

@@ -8,6 +8,7 @@ import pytest
 
 from mlgov import Client, InvalidRequest
 from mlgov.sdk.metrics import stat_query
+from mlgov.server.metrics import service
 
 NS = "mlgov/Endpoints"
 
@@ -103,6 +104,26 @@ def test_percentile_stats_and_a_metric_without_data(admin: Client, account: str)
         **_window(),
     )
     assert [r["values"] for r in results] == [[50.0, 50.0, 50.0], []]
+
+
+def _summed_search(query_id: str, metric_name: str) -> dict[str, str]:
+    search = f"SEARCH('{{{NS},EndpointName}} MetricName=\"{metric_name}\"', 'Sum', 60)"
+    return {"id": query_id, "expression": f"SUM({search})"}
+
+
+def test_searches_in_one_request_share_the_matched_metric_limit(
+    admin: Client, account: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "MAX_SEARCHED_METRICS", 3)
+    calls = _summed_search("calls", "Invocations")
+    errors = _summed_search("errors", "Invocation5XXErrors")
+    # Three metrics are listed (two exact matches and one with an extra dimension): at the limit.
+    [alone] = admin.metrics.data(account, [calls], **_window())
+    assert alone["values"] == [150.0, 150.0, 150.0]
+    # Two more exact matches in the same request: over it.
+    with pytest.raises(InvalidRequest, match="more than 3 metrics") as raised:
+        admin.metrics.data(account, [calls, errors], **_window())
+    assert raised.value.code == "INVALID_QUERY"
 
 
 @pytest.mark.parametrize(

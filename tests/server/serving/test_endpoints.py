@@ -62,6 +62,17 @@ def test_deploy_and_invoke_csv_and_json(admin: Client) -> None:
         admin.serving.invoke("fraud-dev", "nope", [[1, 2, 3, 4]])
 
 
+def test_an_endpoint_may_not_take_a_transform_jobs_capture_name(admin: Client) -> None:
+    admin.identity.create_account("fraud-dev", "dev")
+    _register(admin, "fraud-dev", LOGISTIC)
+    for name in ("transform-job-nightly", "Transform-Job-x"):
+        with pytest.raises(InvalidRequest) as error:
+            admin.serving.create_endpoint("fraud-dev", name, [{"group": "iris", "version": 1}])
+        assert "transform-job-" in str(error.value)
+    # Only the prefix is reserved.
+    admin.serving.create_endpoint("fraud-dev", "transform-jobs", [{"group": "iris", "version": 1}])
+
+
 def test_prod_serves_only_approved_versions_and_bad_artifacts_never_deploy(team: Team) -> None:
     version = _register(team.scientist, "fraud-dev", LOGISTIC)
     team.approver.registry.approve("fraud-dev", "iris", version)

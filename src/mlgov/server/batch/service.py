@@ -42,6 +42,7 @@ from mlgov.server.registry import service as registry
 from mlgov.server.registry.repository import RegistryRepository
 from mlgov.server.serving import schemas as serving_schemas
 from mlgov.server.serving import service as serving
+from mlgov.server.serving.schemas import RESERVED_PREFIX
 
 SOURCE = "mlgov.serving"
 JOB_CHANGE = "Transform Job State Change"
@@ -51,7 +52,7 @@ FORMATS = {"csv": DataFormat.CSV, "parquet": DataFormat.PARQUET, "jsonl": DataFo
 
 
 def capture_name(job_name: str) -> str:
-    return f"transform-job-{job_name}"
+    return f"{RESERVED_PREFIX}{job_name}"
 
 
 def get_job(session: Session, account_id: str, name: str) -> TransformJob:

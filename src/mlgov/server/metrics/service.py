@@ -19,10 +19,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from datasketches import kll_doubles_sketch
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.server.db.base import utc_now
+from mlgov.server.db.engine import unit_of_work
 from mlgov.server.kit.pagination import PageRequest
 from mlgov.server.metrics import batch as batches
 from mlgov.server.metrics import expressions, pending, schemas
@@ -214,8 +216,19 @@ def fold_pending(session: Session, *, wait: bool = True) -> int:
 
 
 def settled(session: Session) -> MetricsRepository:
-    """The repository to read rollups through, once the ingest log is folded into them."""
-    fold_pending(session)
+    """The repository to read rollups through, once the ingest log is folded into them.
+
+    On PostgreSQL the fold commits in a transaction of its own, so that the fold lock is held
+    for the fold alone, not for the rest of a long reader (an alarm round); the reader's next
+    statement sees the fold (READ COMMITTED). SQLite folds in the reader's transaction, which
+    holds the only write lock already.
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        with unit_of_work(sessionmaker(bind=bind)) as own:
+            fold_pending(own)
+    else:
+        fold_pending(session)
     return MetricsRepository(session)
 
 

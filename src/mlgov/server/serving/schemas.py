@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 EndpointName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 VariantName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$")]
@@ -36,11 +43,25 @@ def _unique_variants(variants: list[VariantSpec]) -> list[VariantSpec]:
     return variants
 
 
+# Transform jobs capture under ``transform-job-<name>`` beside endpoints (batch/service.py).
+RESERVED_PREFIX = "transform-job-"
+
+
 class EndpointCreate(Input):
     name: EndpointName
     description: Annotated[str, StringConstraints(max_length=4000)] = ""
     variants: Annotated[list[VariantSpec], Field(min_length=1, max_length=10)]
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name.lower().startswith(RESERVED_PREFIX):
+            raise ValueError(
+                f"endpoint names may not start with {RESERVED_PREFIX!r}: transform jobs capture "
+                "their data under that name"
+            )
+        return name
 
     @model_validator(mode="after")
     def _check(self) -> EndpointCreate:
