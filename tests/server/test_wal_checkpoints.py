@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
 from mlgov.server.db.engine import build_engine
 from mlgov.server.kit.blobs import BlobStore
 from mlgov.server.kit.runtime import Runtime
-from mlgov.server.workers import storage_workers
+from mlgov.server.workers import storage_workers, wal_checkpointer
 from mlgov.server.workers.wal_checkpointer import WalCheckpointer
 from mlgov.settings import DatabaseSettings, Settings
 
@@ -59,3 +62,29 @@ def test_only_sqlite_processes_run_the_checkpointer(tmp_path: Path) -> None:
     engine = build_engine(f"sqlite:///{tmp_path / 'any.db'}", background_checkpoints=True)
     assert [type(w) for w in storage_workers(runtime_for(tmp_path, engine))] == [WalCheckpointer]
     engine.dispose()
+
+
+def test_a_long_log_is_started_over_even_when_a_reader_held_the_checkpoint_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log starts over only when a writer begins after a checkpoint that copied every frame.
+    Under steady load some transaction always holds a PASSIVE checkpoint back (here a reader),
+    so the log grew without bound (15 MB a second under ingest). Past ``RESTART_FRAMES`` the
+    loop checkpoints in RESTART mode, which waits for the reader, and the next write starts over.
+    """
+    monkeypatch.setattr(wal_checkpointer, "RESTART_FRAMES", 512)  # 2 MB
+    database = tmp_path / "held.db"
+    engine = build_engine(f"sqlite:///{database}", background_checkpoints=True)
+    write_megabytes(engine, 2)
+    reader = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM ballast").fetchone()  # a snapshot of the first 2 MB
+    write_megabytes(engine, 2)
+    threading.Timer(0.3, reader.rollback).start()
+    WalCheckpointer(runtime_for(tmp_path, engine)).tick()
+    write_megabytes(engine, 1)
+    frames = wal_checkpointer.checkpoint(engine)
+    reader.close()
+    engine.dispose()
+    # Started over: the last megabyte's 256 pages and a few more, not the 1,280 of all three.
+    assert frames < 512, f"the log holds {frames} frames"

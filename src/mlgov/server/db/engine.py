@@ -84,6 +84,8 @@ def _configure_sqlite(engine: Engine, *, checkpoint_on_commit: bool) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         if not checkpoint_on_commit:
             cursor.execute("PRAGMA wal_autocheckpoint=0")
+            # A log started over after a RESTART checkpoint is cut back to this size (64 MB).
+            cursor.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
