@@ -4,6 +4,7 @@ ones the single-alarm path (``transition``, through the ORM and ``outbox.emit``)
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
@@ -199,3 +200,50 @@ def test_emit_many_keeps_each_events_own_time_zone(app: FastAPI) -> None:
     with app.state.runtime.session_factory() as session:
         times = [json.loads(row.body)["time"] for row in outbox.pending(session)]
     assert times == ["2026-01-02T03:04:05Z", "2026-01-02T04:04:05+01:00"]
+
+
+def test_two_evaluators_in_the_same_round_write_each_transition_once(
+    app: FastAPI, account: str
+) -> None:
+    """Every server (and worker) evaluates at the same minute boundary. On PostgreSQL their
+    rounds run at once: the second must find the state the first wrote, not write it again."""
+    for minute, value in enumerate([150.0, 160.0, 170.0]):
+        put(app, account, minute, value)
+    factory = app.state.runtime.session_factory
+    now = T0 + timedelta(minutes=3, seconds=1)
+    with factory() as session:
+        since = last_position(session)
+    barrier = threading.Barrier(2)
+    reports: list[alarms.EvaluationReport] = []
+    errors: list[BaseException] = []
+
+    def evaluate() -> None:
+        try:
+            with unit_of_work(factory) as session:
+                barrier.wait()
+                reports.append(alarms.evaluate_all(session, now))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=evaluate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert sorted(len(r.transitions) for r in reports) == [0, 1]
+    with factory() as session:
+        history = session.scalar(
+            select(func.count())
+            .select_from(AlarmHistory)
+            .where(AlarmHistory.account_id == account, AlarmHistory.item_type == "StateUpdate")
+        )
+        events = session.scalar(
+            select(func.count())
+            .select_from(OutboxEvent)
+            .where(
+                OutboxEvent.position > since,
+                OutboxEvent.detail_type == alarms.STATE_CHANGE,
+            )
+        )
+    assert (history, events) == (1, 1)

@@ -208,14 +208,21 @@ class AlarmsRepository:
         return {(a, n): s for a, n, s in rows}
 
     def transition_rows(self, ids: Sequence[str]) -> dict[str, TransitionAlarm]:
-        """These alarms as a state change reads them, by id; for many alarms at once."""
+        """These alarms as a state change reads them, by id; for many alarms at once.
+
+        Locked in id order on PostgreSQL: of two evaluators in the same round, the second waits
+        for the first, then reads the state it wrote and leaves the alarm alone (no second
+        history item, no second event). SQLite's writers are serialized already.
+        """
         connection = self.session.connection()
         reader = _Reader(connection, TransitionAlarm._fields)
+        lock = " ORDER BY id FOR UPDATE" if connection.dialect.name == "postgresql" else ""
+        ordered = sorted(ids)
         found: dict[str, TransitionAlarm] = {}
-        for start in range(0, len(ids), 500):
-            part = tuple(ids[start : start + 500])
+        for start in range(0, len(ordered), 500):
+            part = tuple(ordered[start : start + 500])
             marks = placeholders(connection, len(part))
-            for row in reader.rows(f"id IN ({marks})", part):
+            for row in reader.rows(f"id IN ({marks}){lock}", part):
                 alarm = TransitionAlarm._make(row)
                 found[alarm.id] = alarm
         return found
