@@ -175,6 +175,9 @@ def test_metrics_endpoint_is_valid_exposition(exporting_app: FastAPI, exporter: 
     assert ("GET", "/api/v1/accounts/{account}/alarms", "200") in routes
     assert "mlgov_http_request_duration_seconds" in families
     assert families["mlgov_outbox_pending_events"][0][1] >= 0
+    # Both batches wait in the ingest log until a reader (this export, after it) folds them.
+    assert families["mlgov_metric_ingest_log_batches"][0][1] == 2
+    assert 0 <= families["mlgov_metric_ingest_log_oldest_age_seconds"][0][1] < 120
     assert {s["state"]: v for s, v in families["mlgov_alarms"]}["INSUFFICIENT_DATA"] == 1
 
     user = {s["metric"]: (s, v) for s, v in families["mlgov_user_metric_average"]}

@@ -29,6 +29,7 @@ from mlgov.server.kit.outbox import OutboxEvent
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.kit.telemetry import LATENCY_BUCKETS
 from mlgov.server.metrics import service
+from mlgov.server.metrics.tables import MetricIngestLog
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 USER_METRIC_WINDOW = 15 * 60
@@ -131,6 +132,23 @@ def _database(out: Exposition, session: Session, now: datetime) -> None:
     )
     age = (now - oldest).total_seconds() if oldest is not None else 0.0
     out.sample("mlgov_outbox_oldest_pending_age_seconds", [], max(0.0, age))
+
+    waiting, received = session.execute(
+        select(func.count(), func.min(MetricIngestLog.received_at))
+    ).one()
+    out.family(
+        "mlgov_metric_ingest_log_batches",
+        "gauge",
+        "PutMetricData batches accepted but not yet folded into the rollups.",
+    )
+    out.sample("mlgov_metric_ingest_log_batches", [], waiting)
+    out.family(
+        "mlgov_metric_ingest_log_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest batch waiting to be folded (0 when none).",
+    )
+    waited = now.timestamp() - received if received is not None else 0.0
+    out.sample("mlgov_metric_ingest_log_oldest_age_seconds", [], max(0.0, waited))
 
     counts: dict[str, int] = dict(
         session.execute(select(Alarm.state_value, func.count()).group_by(Alarm.state_value))
