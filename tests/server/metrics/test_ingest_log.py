@@ -18,6 +18,7 @@ from mlgov.server.db.engine import build_engine, session_factory, unit_of_work
 from mlgov.server.metrics import pending, schemas, service
 from mlgov.server.metrics.repository import MetricsRepository
 from mlgov.server.metrics.tables import MetricIngestLog, MetricRollup
+from mlgov.server.workers import alarm_evaluator
 
 NS = "Fraud/Inference"
 
@@ -295,3 +296,15 @@ def test_a_reader_holds_the_fold_lock_only_while_it_folds(
     finally:
         reader.rollback()
         reader.close()
+
+
+def test_the_alarm_worker_folds_the_log_every_round_alarms_or_not(
+    app: FastAPI, account_id: str
+) -> None:
+    factory = app.state.runtime.session_factory
+    with unit_of_work(factory) as session:
+        service.put_metric_data(session, account_id, _batch([3.0], _minute(1)))
+    assert _waiting(factory) == 1
+    report = alarm_evaluator.evaluate_once(app.state.runtime)
+    assert report.transitions == []
+    assert _waiting(factory) == 0

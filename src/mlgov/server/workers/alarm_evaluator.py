@@ -1,4 +1,5 @@
-"""Evaluates every alarm at each minute boundary, and expires old telemetry now and then."""
+"""Evaluates every alarm at each minute boundary (folding the metric ingest log first), and
+expires old telemetry now and then."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ LOGGED_TRANSITIONS = 10
 
 
 def evaluate_once(runtime: Runtime) -> alarms.EvaluationReport:
+    # The ingest log is folded every round, alarms or not, so no batch waits on a reader for
+    # long; in a transaction of its own, which the round's own fold then finds (nearly) done.
+    with unit_of_work(runtime.session_factory) as session:
+        metrics.fold_pending(session)
     with unit_of_work(runtime.session_factory) as session:
         return alarms.evaluate_all(session, utc_now())
 
