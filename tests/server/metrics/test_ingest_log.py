@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlgov import Client
 from mlgov.server.db.engine import build_engine, session_factory, unit_of_work
 from mlgov.server.metrics import pending, schemas, service
 from mlgov.server.metrics.repository import MetricsRepository
-from mlgov.server.metrics.tables import MetricIngestLog, MetricRollup
+from mlgov.server.metrics.tables import Metric, MetricIngestLog, MetricRollup
 from mlgov.server.workers import alarm_evaluator
 
 NS = "Fraud/Inference"
@@ -308,3 +308,41 @@ def test_the_alarm_worker_folds_the_log_every_round_alarms_or_not(
     report = alarm_evaluator.evaluate_once(app.state.runtime)
     assert report.transitions == []
     assert _waiting(factory) == 0
+
+
+def test_a_metric_expired_after_its_batch_was_accepted_does_not_block_the_log(
+    app: FastAPI, account_id: str
+) -> None:
+    """Retention may delete a metric (silent for 15 months) between a batch's acceptance and its
+    fold. Its datums go with it; the others are folded, and later folds are not stuck on it."""
+    factory = app.state.runtime.session_factory
+    start = _minute(2)
+    with unit_of_work(factory) as session:
+        service.put_metric_data(session, account_id, _batch([1.0, 2.0], start, metric="gone"))
+        service.put_metric_data(session, account_id, _batch([5.0], start, metric="kept"))
+    with unit_of_work(factory) as session:
+        session.execute(delete(MetricRollup))
+        session.execute(delete(Metric).where(Metric.name == "gone"))
+    with unit_of_work(factory) as session:
+        assert service.fold_pending(session) == 1
+    assert _waiting(factory) == 0
+    assert _rollups(factory)[(60, int(start.timestamp()))] == (1.0, 5.0, 5.0, 5.0)
+
+
+def test_keeping_some_datums_keeps_exactly_their_samples() -> None:
+    datums = pending.Datums(
+        metric_id=np.array([1, 2, 3], dtype=np.int64),
+        second=np.array([10, 20, 30], dtype=np.int64),
+        count=np.array([1.0, 2.0, 1.0]),
+        total=np.array([1.0, 5.0, 9.0]),
+        low=np.array([1.0, 2.0, 9.0]),
+        high=np.array([1.0, 3.0, 9.0]),
+        sketchable=np.array([True, True, True]),
+        samples=np.array([1.0, 2.0, 3.0, 9.0]),
+        sample_owner=np.array([0, 1, 1, 2], dtype=np.int64),
+    )
+    kept = datums.where(np.array([False, True, True]))
+    assert kept.metric_id.tolist() == [2, 3]
+    assert kept.total.tolist() == [5.0, 9.0]
+    assert kept.samples.tolist() == [2.0, 3.0, 9.0]
+    assert kept.sample_owner.tolist() == [0, 0, 1]

@@ -46,6 +46,22 @@ class Datums:
     def size(self) -> int:
         return len(self.metric_id)
 
+    def where(self, keep: np.ndarray) -> Datums:
+        """Only the datums where ``keep`` (bool, one per datum) is true, with their samples."""
+        renumbered = np.cumsum(keep) - 1
+        kept_samples = keep[self.sample_owner]
+        return Datums(
+            metric_id=self.metric_id[keep],
+            second=self.second[keep],
+            count=self.count[keep],
+            total=self.total[keep],
+            low=self.low[keep],
+            high=self.high[keep],
+            sketchable=self.sketchable[keep],
+            samples=self.samples[kept_samples],
+            sample_owner=renumbered[self.sample_owner[kept_samples]],
+        )
+
 
 def encode(datums: Datums) -> bytes:
     owner_order = np.argsort(datums.sample_owner, kind="stable")

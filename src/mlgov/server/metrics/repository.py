@@ -200,6 +200,17 @@ class MetricsRepository:
             select(Metric.id, Metric.account_id, Metric.series_hash, Metric.unit)
         ).all()
 
+    def existing_metric_ids(self, ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for part in _chunks(list(ids)):
+            result = self.session.connection().exec_driver_sql(
+                f"SELECT id FROM {Metric.__tablename__} WHERE id IN ({self._marks(len(part))})",
+                tuple(part),
+            )
+            found.update(int(row[0]) for row in result.cursor.fetchall())
+            result.close()
+        return found
+
     # --- the ingest log ---
 
     def append_pending(self, datums: bytes, datapoints: int, received_at: int) -> None:

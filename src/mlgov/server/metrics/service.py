@@ -209,7 +209,14 @@ def fold_pending(session: Session, *, wait: bool = True) -> int:
     folded = 0
     while waiting := repo.pending(limit=FOLD_LIMIT_BATCHES):
         datums = pending.decode([stream for _id, stream in waiting])
-        _store_datums(repo, datums)
+        # A metric expired (silent for 15 months) since its batch was accepted takes the batch's
+        # datums with it, rather than failing this fold and every one after it.
+        named = np.unique(datums.metric_id)
+        existing = repo.existing_metric_ids(named.tolist())
+        if len(existing) < len(named):
+            datums = datums.where(np.isin(datums.metric_id, list(existing)))
+        if datums.size:
+            _store_datums(repo, datums)
         repo.forget_pending([log_id for log_id, _stream in waiting])
         folded += datums.size
     return folded
