@@ -237,10 +237,18 @@ class MetricsRepository:
         taken = self.session.connection().exec_driver_sql(f"SELECT {function}({FOLD_LOCK})")
         return wait or bool(taken.scalar_one())
 
-    def pending(self, *, limit: int) -> list[tuple[int, bytes]]:
-        """The oldest waiting batches: (log id, datums)."""
+    def newest_pending(self) -> int:
         result = self.session.connection().exec_driver_sql(
-            f"SELECT id, datums FROM {MetricIngestLog.__tablename__} ORDER BY id LIMIT {int(limit)}"
+            f"SELECT coalesce(max(id), 0) FROM {MetricIngestLog.__tablename__}"
+        )
+        return int(result.scalar_one())
+
+    def pending(self, *, limit: int, through: int) -> list[tuple[int, bytes]]:
+        """The oldest waiting batches up to log id ``through``: (log id, datums)."""
+        result = self.session.connection().exec_driver_sql(
+            f"SELECT id, datums FROM {MetricIngestLog.__tablename__} "
+            f"WHERE id <= {self._mark} ORDER BY id LIMIT {int(limit)}",
+            (through,),
         )
         rows = [(int(log_id), bytes(datums)) for log_id, datums in result.cursor.fetchall()]
         result.close()

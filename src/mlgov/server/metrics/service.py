@@ -206,8 +206,11 @@ def fold_pending(session: Session, *, wait: bool = True) -> int:
     repo = MetricsRepository(session)
     if not repo.pending_batches(at_most=1) or not repo.lock_folding(wait=wait):
         return 0
+    # What waits now, not what arrives meanwhile: under steady ingest on PostgreSQL a reader
+    # would otherwise fold for as long as batches keep committing.
+    newest = repo.newest_pending()
     folded = 0
-    while waiting := repo.pending(limit=FOLD_LIMIT_BATCHES):
+    while waiting := repo.pending(limit=FOLD_LIMIT_BATCHES, through=newest):
         datums = pending.decode([stream for _id, stream in waiting])
         # A metric expired (silent for 15 months) since its batch was accepted takes the batch's
         # datums with it, rather than failing this fold and every one after it.
