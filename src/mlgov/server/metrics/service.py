@@ -42,7 +42,7 @@ MAX_DATAPOINTS = 1440
 SKETCH_K = 200
 MAX_SKETCH_EXPANSION = batches.MAX_SKETCH_EXPANSION
 # An ingest folds the log once this many batches wait; a fold reads at most FOLD_LIMIT at a time.
-FOLD_AT_BATCHES = 32
+FOLD_AT_BATCHES = 128
 FOLD_LIMIT_BATCHES = 256
 
 
