@@ -4,7 +4,7 @@ Accepted PutMetricData batches wait here until they are folded into the rollups 
 
 Revision ID: 0014
 Revises: 0013
-Create Date: 2026-12-07 00:00:00.000000
+Create Date: 2026-12-06 00:00:00.000000
 """
 
 from __future__ import annotations
