@@ -51,24 +51,28 @@ def _columns(version: ModelVersion | Row[Any]) -> dict[str, Any]:
     return {prop.key: getattr(version, prop.key) for prop in ModelVersion.__mapper__.column_attrs}
 
 
+def _view_out(view: service.VersionView) -> schemas.ModelVersion:
+    columns = _columns(view.version)
+    columns.update(
+        group=view.group_name,
+        aliases=view.aliases,
+        artifact={"sha256": columns["artifact_sha256"], "size": columns["artifact_size"]},
+    )
+    # Columns the answer does not show (group_id, the artifact's) are ignored by the model.
+    return schemas.ModelVersion.model_validate(columns)
+
+
 def _versions_out(
     request: Request, rows: Sequence[ModelVersion | Row[Any]]
 ) -> list[schemas.ModelVersion]:
-    out = []
-    for view in service.describe(_ctx(request).session, rows):
-        columns = _columns(view.version)
-        columns.update(
-            group=view.group_name,
-            aliases=view.aliases,
-            artifact={"sha256": columns["artifact_sha256"], "size": columns["artifact_size"]},
-        )
-        # Columns the answer does not show (group_id, the artifact's) are ignored by the model.
-        out.append(schemas.ModelVersion.model_validate(columns))
-    return out
+    return [_view_out(view) for view in service.describe(_ctx(request).session, rows)]
 
 
-def _version_out(request: Request, row: ModelVersion) -> schemas.ModelVersion:
-    return _versions_out(request, [row])[0]
+def _version_out(
+    request: Request, row: ModelVersion, group_name: str, *, created: bool = False
+) -> schemas.ModelVersion:
+    view = service.describe_one(_ctx(request).session, row, group_name, created=created)
+    return _view_out(view)
 
 
 # --- artifacts ---
@@ -163,7 +167,7 @@ def create_version(
     ctx = _ctx(request)
     assert ctx.caller is not None
     row = service.create_version(ctx.session, ctx.account_id or "", group, ctx.caller, body)
-    return _version_out(request, row)
+    return _version_out(request, row, group, created=True)
 
 
 @router.read(GROUP + "/versions", action="registry:ListModelVersions", shared_by=SHARED_READ)
@@ -193,15 +197,17 @@ def search_versions(
 
 @router.read(VERSION, action="registry:DescribeModelVersion", shared_by=SHARED_READ)
 def describe_version(request: Request, group: str, version: int) -> schemas.ModelVersion:
-    return _version_out(request, _version(request, group, version)[1])
+    found, row = _version(request, group, version)
+    return _version_out(request, row, found.name)
 
 
 @router.patch(VERSION, action="registry:UpdateModelVersion")
 def update_version(
     request: Request, group: str, version: int, body: schemas.ModelVersionUpdate
 ) -> schemas.ModelVersion:
-    _, row = _version(request, group, version)
-    return _version_out(request, service.update_version(_ctx(request).session, row, body))
+    found, row = _version(request, group, version)
+    updated = service.update_version(_ctx(request).session, row, body)
+    return _version_out(request, updated, found.name)
 
 
 @router.read(VERSION + "/artifact", action="registry:DownloadModelArtifact", shared_by=SHARED_READ)
@@ -315,7 +321,8 @@ def promote_version(
     found, row = _version(request, group, version)
     assert ctx.caller is not None
     source = identity.get_account(ctx.session, ctx.account_id or "")
-    return _version_out(request, service.promote(ctx.session, source, found, row, ctx.caller, body))
+    promoted = service.promote(ctx.session, source, found, row, ctx.caller, body)
+    return _versions_out(request, [promoted])[0]
 
 
 @router.put(GROUP + "/grants/{grantee}", action="registry:PutModelGroupGrant")

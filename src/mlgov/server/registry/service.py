@@ -241,6 +241,16 @@ def describe(session: Session, versions: Sequence[ModelVersion | Row[Any]]) -> l
     return [VersionView(v, names[v.group_id], aliases.get(v.id, [])) for v in versions]
 
 
+def describe_one(
+    session: Session, version: ModelVersion, group_name: str, *, created: bool = False
+) -> VersionView:
+    """One version whose group is known; a version just created has no aliases yet."""
+    if created:
+        return VersionView(version, group_name, [])
+    aliases = RegistryRepository(session).aliases_of([version.id])
+    return VersionView(version, group_name, aliases.get(version.id, []))
+
+
 def _version_event(
     session: Session,
     group: ModelGroup,
