@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from _load import UNIQUE, Call, driver, load
+from _machine import Yardstick
 from _server import running_server
 
 OPERATIONS = (
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
+    yardstick = Yardstick()
 
     with running_server(args.database_url) as server:
         print(
@@ -49,6 +51,8 @@ def main() -> None:
                 f"| {label:<34} | {result.requests:>8} | {result.rate:>8.0f} "
                 f"| {result.p50_ms:>8.1f} | {result.p99_ms:>8.1f} |"
             )
+
+    print(yardstick.report())
 
 
 if __name__ == "__main__":

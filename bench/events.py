@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from _machine import Yardstick
 from mlgov.server.app import build_runtime
 from mlgov.server.db import schema
 from mlgov.server.db.engine import unit_of_work
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     args = parser.parse_args()
+    yardstick = Yardstick()
     levels = [int(c) for c in args.concurrency.split(",")]
     store = "PostgreSQL" if args.database_url else "SQLite"
     print(f"events delivered to a loopback webhook ({args.events} events, {store})\n")
@@ -133,6 +135,8 @@ def main() -> None:
         rate = delivered_per_second(args.events, level, args.database_url)
         elapsed = args.events / rate
         print(f"| {level:>16} | {args.events:>8} | {elapsed:>8.2f} | {rate:>9.0f} |")
+
+    print(yardstick.report())
 
 
 if __name__ == "__main__":

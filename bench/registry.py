@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 import httpx
 
 from _load import Call, Result, driver, load
+from _machine import Yardstick
 from _server import Server, free_port, peak_rss_mb, running_server
 from mlgov import Client
 
@@ -266,6 +267,7 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args()
+    yardstick = Yardstick()
 
     if args.artifact_mb > 0:
         with running_server() as server:
@@ -298,6 +300,8 @@ def main() -> None:
             print(f"mlgov / MLflow, {op}: {ratio:.1f}x ({verdict})")
     elif not args.skip_mlflow:
         print("MLflow could not be installed or started; its rows are missing")
+
+    print(yardstick.report())
 
 
 if __name__ == "__main__":

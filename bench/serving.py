@@ -62,6 +62,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from _load import Call, Result, driver, load
+from _machine import Yardstick
 from _server import Server, free_port, running_server
 from mlgov import Client
 from mlgov.server.capture.writer import CaptureWriter
@@ -558,6 +559,7 @@ def main() -> None:
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--skip-standalone", action="store_true")
     args = parser.parse_args()
+    yardstick = Yardstick()
     payload_kinds = ["csv", "json"] if args.payload == "both" else [args.payload]
 
     started = time.perf_counter()
@@ -613,6 +615,8 @@ def main() -> None:
         f"{on_disk} lines on disk after shutdown (warm-up and checks included)"
     )
     print(f"bench took {time.perf_counter() - started:.0f} s")
+
+    print(yardstick.report())
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import numpy as np
 import pydantic_core
 
 from _load import Call, load
+from _machine import Yardstick
 from _server import running_server
 from events import delivered_per_second
 from mlgov.server.alarms import schemas as alarm_schemas
@@ -274,6 +275,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--event-concurrency", type=int, default=8)
     args = parser.parse_args()
+    yardstick = Yardstick()
 
     api_rate, api_note = bench_ingest_api(args.ingest_clients, args.ingest_seconds)
     service_rate, store_rate, cpu_per_batch = bench_ingest_service(args.batches)
@@ -320,6 +322,8 @@ def main() -> None:
     print(f"{'measure':<{width}}  {'result':<36}  note")
     for name, result, note in rows:
         print(f"{name:<{width}}  {result:<36}  {note}")
+
+    print(yardstick.report())
 
 
 if __name__ == "__main__":
