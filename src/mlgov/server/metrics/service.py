@@ -204,11 +204,12 @@ def fold_pending(session: Session, *, wait: bool = True) -> int:
     long folds without waiting, and leaves it to the fold in progress if there is one.
     """
     repo = MetricsRepository(session)
-    if not repo.pending_batches(at_most=1) or not repo.lock_folding(wait=wait):
-        return 0
     # What waits now, not what arrives meanwhile: under steady ingest on PostgreSQL a reader
-    # would otherwise fold for as long as batches keep committing.
+    # would otherwise fold for as long as batches keep committing. Every batch acknowledged
+    # before this call is at or below it.
     newest = repo.newest_pending()
+    if not newest or not repo.lock_folding(wait=wait):
+        return 0
     folded = 0
     while waiting := repo.pending(limit=FOLD_LIMIT_BATCHES, through=newest):
         datums = pending.decode([stream for _id, stream in waiting])
