@@ -58,8 +58,9 @@ def _bootstrap(env: dict[str, str]) -> str:
 
 
 @contextmanager
-def running_server(database_url: str | None = None) -> Iterator[Server]:
-    """One uvicorn process on embedded defaults (or ``database_url``) with a `bench` account."""
+def running_server(database_url: str | None = None, processes: int = 1) -> Iterator[Server]:
+    """`mlgov server` on embedded defaults (or ``database_url``) with a `bench` account, serving
+    from ``processes`` API processes."""
     home = Path(tempfile.mkdtemp(prefix="mlgov-bench-"))
     env = {"MLGOV_HOME": str(home)}
     if database_url:
@@ -71,6 +72,7 @@ def running_server(database_url: str | None = None) -> Iterator[Server]:
         [
             str(Path(sys.executable).with_name("mlgov")), "server",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--processes", str(processes),
         ],
         env={**os.environ, **env},
     )  # fmt: skip

@@ -1,9 +1,10 @@
 """Telemetry benchmark: the four numbers of the telemetry issue, then the detail behind them.
 
-1. Ingest: datapoints/s through a real server (`mlgov server`, embedded SQLite: HTTP,
-   authentication, audit record, commit before the 200) in PutMetricData batches of 1,000 from
-   ``--ingest-clients`` (2) connections, from wrk when installed (bench/_load.py), each sending
-   its next batch when the last is answered; the target's measure. Also the embedded store
+1. Ingest: datapoints/s through a real server (`mlgov server --processes N`, one API process per
+   core by default, embedded SQLite: HTTP, authentication, audit record, commit before the 200)
+   in PutMetricData batches of 1,000 from ``--ingest-clients`` (2) connections per process,
+   from wrk when installed (bench/_load.py), each sending its next batch when the last is
+   answered; the target's measure. The same with one process, 2 connections. Also the embedded store
    alone: the same JSON bodies parsed, decoded to columns and stored, one transaction per
    batch, no HTTP or audit; and storing already decoded batches, to show what parsing costs.
 2. Query: a day of 1-minute data (``--values-per-minute`` raw values per minute), then the API's
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -75,9 +77,10 @@ def batch(rng: np.random.Generator, start: datetime, size: int = 1000) -> dict[s
     }
 
 
-def bench_ingest_api(clients: int, seconds: float) -> tuple[float, str]:
-    """Datapoints/s through the server from ``clients`` connections, each posting the next of 20
-    encoded batches as soon as the last is answered (wrk when installed, see _load.py)."""
+def bench_ingest_api(clients: int, seconds: float, processes: int = 1) -> tuple[float, str]:
+    """Datapoints/s through `mlgov server --processes N` from ``clients`` connections, each
+    posting the next of 20 encoded batches as soon as the last is answered (wrk when installed,
+    see _load.py)."""
     rng = np.random.default_rng(1)
     start = datetime.now(UTC) - timedelta(hours=1)
     calls = [
@@ -89,12 +92,13 @@ def bench_ingest_api(clients: int, seconds: float) -> tuple[float, str]:
         )
         for i in range(20)
     ]
-    with running_server() as server:
+    with running_server(processes=processes) as server:
         headers = {"authorization": f"Bearer {server.token}"}
         result = load(
             server.url, calls, headers=headers, connections=clients, seconds=seconds, warmup=1
         )
-    return result.rate * 1000, f"{clients} clients ({result.driver}), p50 {result.p50_ms:.1f} ms"
+    note = f"{clients} connections ({result.driver}), p50 {result.p50_ms:.1f} ms"
+    return result.rate * 1000, note
 
 
 def store(home: Path) -> tuple[Settings, str]:
@@ -267,7 +271,19 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=100)
-    parser.add_argument("--ingest-clients", type=int, default=2)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="API processes of the ingest server (one per core by default); a one-process "
+        "server is measured too",
+    )
+    parser.add_argument(
+        "--ingest-clients",
+        type=int,
+        default=2,
+        help="wrk connections per API process: the kernel spreads connections over processes",
+    )
     parser.add_argument("--ingest-seconds", type=float, default=8.0)
     parser.add_argument("--alarms", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=20)
@@ -277,14 +293,20 @@ def main() -> None:
     args = parser.parse_args()
     yardstick = Yardstick()
 
-    api_rate, api_note = bench_ingest_api(args.ingest_clients, args.ingest_seconds)
+    single_rate, single_note = bench_ingest_api(args.ingest_clients, args.ingest_seconds)
+    api_rate, api_note = single_rate, single_note
+    if args.processes > 1:
+        api_rate, api_note = bench_ingest_api(
+            args.ingest_clients * args.processes, args.ingest_seconds, args.processes
+        )
     service_rate, store_rate, cpu_per_batch = bench_ingest_service(args.batches)
     query = bench_query(args.values_per_minute, args.queries)
     first, steady, transitions = bench_alarms(args.alarms)
     events_rate = delivered_per_second(args.events, args.event_concurrency)
 
     issue = [
-        ("metric ingest through the API (batches of 1,000)", f"{api_rate:,.0f} datapoints/s",
+        (f"metric ingest through the API ({args.processes} processes, batches of 1,000)",
+         f"{api_rate:,.0f} datapoints/s",
          f">= {TARGETS['ingest']:,.0f}/s", verdict(api_rate >= TARGETS["ingest"])),
         ("1-day p99 query, 1-minute data (1,440 points)",
          f"median {query[60][0]:.1f} ms, p95 {query[60][1]:.1f} ms", "none set", "-"),
@@ -302,8 +324,9 @@ def main() -> None:
         print(f"{name:<{width}}  {result:<32}  {target:<14}  {mark}")
 
     rows = [
-        ("ingest, API (batches of 1,000)", f"{api_rate:,.0f} datapoints/s",
-         f"HTTP, auth, audit record, commit; {api_note}"),
+        (f"ingest, API, {args.processes} processes (batches of 1,000)",
+         f"{api_rate:,.0f} datapoints/s", f"HTTP, auth, audit record, commit; {api_note}"),
+        ("ingest, API, 1 process", f"{single_rate:,.0f} datapoints/s", single_note),
         ("ingest, embedded store (JSON bytes -> stored)", f"{service_rate:,.0f} datapoints/s",
          f"{cpu_per_batch * 1000:.1f} ms CPU per 1,000"),
         ("ingest, store only (decoded batch -> stored)", f"{store_rate:,.0f} datapoints/s", ""),

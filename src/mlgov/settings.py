@@ -34,6 +34,12 @@ class ServerSettings(BaseModel):
     run_workers: bool = Field(
         default=True, description="Run background workers inside the server process."
     )
+    processes: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes sharing the port; about one per core for throughput.",
+    )
 
 
 class AuditSettings(BaseModel):

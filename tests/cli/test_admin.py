@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,8 @@ import sys
 import time
 import tomllib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,9 +206,12 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def live_server(bare_cli: Cli, database_url: str, home: Path) -> Iterator[tuple[str, str]]:
-    """`mlgov init` then `mlgov server` in a child process; yields (url, admin key)."""
+@contextlib.contextmanager
+def serving(
+    bare_cli: Cli, database_url: str, home: Path, *options: str
+) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
+    """`mlgov init` then `mlgov server [options]` in a child process; yields (url, admin key,
+    the child)."""
     env = {**os.environ, "MLGOV_HOME": str(home), **db_env(database_url)}
     key = json.loads(bare_cli("init", "-o", "json", env=db_env(database_url)).stdout)["api_key"]
     port = _free_port()
@@ -220,13 +226,14 @@ def live_server(bare_cli: Cli, database_url: str, home: Path) -> Iterator[tuple[
             str(port),
             "--log-level",
             "warning",
+            *options,
         ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
@@ -236,13 +243,19 @@ def live_server(bare_cli: Cli, database_url: str, home: Path) -> Iterator[tuple[
             assert child.poll() is None, child.communicate()[1].decode()
             assert time.monotonic() < deadline, "mlgov server did not become ready"
             time.sleep(0.1)
-        yield url, key
+        yield url, key, child
     finally:
         child.send_signal(signal.SIGTERM)
-        _out, err = child.communicate(timeout=30)
+        _out, err = child.communicate(timeout=60)
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status reports it.
     assert child.returncode in (0, -signal.SIGTERM), err.decode()
     assert b"Traceback" not in err, err.decode()
+
+
+@pytest.fixture
+def live_server(bare_cli: Cli, database_url: str, home: Path) -> Iterator[tuple[str, str]]:
+    with serving(bare_cli, database_url, home) as (url, key, _child):
+        yield url, key
 
 
 def test_server_and_cli_over_real_http(bare_cli: Cli, live_server: tuple[str, str]) -> None:
@@ -255,3 +268,69 @@ def test_server_and_cli_over_real_http(bare_cli: Cli, live_server: tuple[str, st
     assert bare_cli("accounts", "list", env=wrong_key, code=1).stderr.startswith(
         "ERROR UNAUTHENTICATED: "
     )
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree in /proc")
+def test_server_processes_share_one_port_and_one_store(
+    bare_cli: Cli, database_url: str, home: Path
+) -> None:
+    """Concurrent writes through two API processes: every datapoint counted once, the audit
+    chain whole, and the processes gone after SIGTERM."""
+    with serving(bare_cli, database_url, home, "--processes", "2") as (url, key, child):
+        replicas = [
+            p
+            for p in _children(child.pid)
+            if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        assert len(replicas) == 2
+        headers = {"authorization": f"Bearer {key}"}
+        httpx.post(
+            f"{url}/api/v1/accounts",
+            json={"name": "team-a", "environment": "dev"},
+            headers=headers,
+        ).raise_for_status()
+        stamp = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+
+        def put(worker: int) -> None:
+            with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+                for _batch in range(5):
+                    body = {
+                        "namespace": "Multi/Process",
+                        "metric_data": [
+                            {
+                                "metric_name": "x",
+                                "value": float(worker),
+                                "timestamp": stamp.isoformat(),
+                            }
+                        ]
+                        * 200,
+                    }
+                    http.post("/api/v1/accounts/team-a/metrics", json=body).raise_for_status()
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(put, range(4)))
+        answer = httpx.post(
+            f"{url}/api/v1/accounts/team-a/metrics/statistics",
+            json={
+                "namespace": "Multi/Process",
+                "metric_name": "x",
+                "start_time": stamp.isoformat(),
+                "end_time": (stamp + timedelta(minutes=1)).isoformat(),
+                "period": 60,
+                "statistics": ["SampleCount", "Sum"],
+            },
+            headers=headers,
+        )
+        answer.raise_for_status()
+        [point] = answer.json()["datapoints"]
+        assert point["sample_count"] == 4 * 5 * 200
+        assert point["sum"] == pytest.approx(5 * 200 * (0 + 1 + 2 + 3))
+        verified = bare_cli(
+            "audit", "verify", "-o", "json", env={"MLGOV_URL": url, "MLGOV_API_KEY": key}
+        )
+        assert json.loads(verified.stdout)["valid"] is True
+    assert not [p for p in replicas if Path(f"/proc/{p}").exists()], "a replica outlived SIGTERM"

@@ -1,5 +1,6 @@
 """``mlgov server`` (the API, by default with its workers) and ``mlgov worker`` (workers alone).
 
+``--processes N`` serves the API from N processes on one port, for a machine's cores.
 At scale run several ``mlgov server`` replicas with ``MLGOV_SERVER__RUN_WORKERS=false`` and the
 background loops in separate ``mlgov worker`` processes.
 """
@@ -10,12 +11,15 @@ import logging
 import signal
 import threading
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlgov.cli._admin import database_errors, load_settings, safe_url
 from mlgov.cli._output import notice
+
+if TYPE_CHECKING:
+    from mlgov.settings import Settings
 
 
 def server(
@@ -33,6 +37,15 @@ def server(
             help="Run the background workers in this process; default MLGOV_SERVER__RUN_WORKERS.",
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes sharing the port, about one per core; default "
+            "MLGOV_SERVER__PROCESSES.",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the API server. Refuses to start on an out-of-date schema (run `mlgov db upgrade`)."""
@@ -41,16 +54,47 @@ def server(
     from mlgov.server.app import create_app, freeze_startup_heap
 
     settings = load_settings()
+    listen = {
+        "host": host or settings.server.host,
+        "port": port or settings.server.port,
+        "log_level": log_level.lower(),
+    }
+    count = processes or settings.server.processes
+    if count > 1:
+        _serve_replicas(settings, count, workers, listen)
+        return
     # create_app raises SchemaOutOfDate before anything listens; the root handler prints it.
     with database_errors(settings):
         application = create_app(settings, run_workers=workers)
     freeze_startup_heap()
-    uvicorn.run(
-        application,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
-        log_level=log_level.lower(),
-    )
+    uvicorn.run(application, **listen)  # type: ignore[arg-type]
+
+
+def _serve_replicas(
+    settings: Settings, count: int, workers: bool | None, listen: dict[str, Any]
+) -> None:
+    """``count`` API processes on one port (uvicorn's supervisor spawns and watches them); this
+    process runs the background workers and SQLite's checkpoints once for all of them."""
+    import uvicorn
+
+    from mlgov.server.app import build_runtime
+    from mlgov.server.db import schema
+    from mlgov.server.workers import build_workers, storage_workers
+
+    runtime = build_runtime(settings)
+    started = []
+    try:
+        with database_errors(settings):
+            schema.ensure_current(runtime.engine)
+        run_workers = settings.server.run_workers if workers is None else workers
+        for each in build_workers(runtime) if run_workers else storage_workers(runtime):
+            each.start()
+            started.append(each)
+        uvicorn.run("mlgov.server.app:replica_app", factory=True, workers=count, **listen)
+    finally:
+        for each in reversed(started):
+            each.stop()
+        runtime.close()
 
 
 def worker() -> None:

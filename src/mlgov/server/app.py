@@ -45,6 +45,18 @@ def freeze_startup_heap() -> None:
     gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, 20, 20)
 
 
+def replica_app() -> FastAPI:
+    """One of the API processes of ``mlgov server --processes N`` (a uvicorn factory).
+
+    The parent process runs the background workers and SQLite's checkpoints once for all; each
+    replica serves the API and ships its own endpoint metrics. Settings come from the environment
+    the replicas inherit.
+    """
+    app = create_app(run_workers=False, checkpoints=False)
+    freeze_startup_heap()
+    return app
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """For a long-running process: it runs :func:`storage_workers` (SQLite checkpoints)."""
     engine = engine_from_settings(settings, background_checkpoints=True)
@@ -61,8 +73,12 @@ def create_app(
     *,
     run_workers: bool | None = None,
     serve_endpoint: tuple[str, str] | None = None,
+    checkpoints: bool = True,
 ) -> FastAPI:
     """Build the app; refuses (SchemaOutOfDate) when the database is not at the code's schema.
+
+    Without workers a process still ships what only it counted (its endpoints' invocation
+    metrics); ``checkpoints`` False leaves SQLite's log to a parent process that runs them.
 
     ``serve_endpoint`` (account, name) makes a serving process for one endpoint: its models load
     before it listens, ``/invocations`` and ``/ping`` answer for it (the SageMaker container
@@ -77,9 +93,13 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if serve_endpoint is not None:
             warm_endpoint(runtime, *serve_endpoint)  # before listening: no cold first calls
-            workers: list[Worker] = [EndpointMetricsShipper(runtime), *storage_workers(runtime)]
+        workers: list[Worker]
+        if start_workers and serve_endpoint is None:
+            workers = build_workers(runtime)
         else:
-            workers = build_workers(runtime) if start_workers else storage_workers(runtime)
+            workers = [EndpointMetricsShipper(runtime)]
+            if checkpoints:
+                workers += storage_workers(runtime)
         for worker in workers:
             worker.start()
         try:

@@ -248,6 +248,36 @@ def test_future_and_structural_limits(admin: Client, account: str, http) -> None
     assert 400 <= nan.status_code < 500 and "metric_data.0.value" in nan.json()["error"]["message"]
 
 
+def test_a_bad_body_is_decoded_before_authorization_but_refused_after_it(
+    admin: Client,
+    account: str,
+    http,  # type: ignore[no-untyped-def]
+) -> None:
+    """Ingest decodes its body before the call queues (kit.routing's prepare): what the caller
+    learns still follows authorization, and a refused body is audited like any failure."""
+    bad = b'{"namespace": "n", "metric_data": [{"metric_name": "m", "value": "x"}]}'
+    path = f"/api/v1/accounts/{account}/metrics"
+    json_type = {"content-type": "application/json"}
+    anonymous = http.post(path, content=bad, headers=json_type)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["code"] == "UNAUTHENTICATED"
+    wrong_key = http.post(
+        path, content=bad, headers={**json_type, "authorization": "Bearer mlgov_key-x.y"}
+    )
+    assert wrong_key.status_code == 401
+    authorization = {"authorization": admin._transport.http.headers["authorization"]}
+    refused = http.post(path, content=bad, headers={**json_type, **authorization})
+    assert refused.status_code == 422 and "metric_data.0.value" in refused.text
+    records = list(admin.audit.records(action="metrics:PutMetricData", outcome="failed"))
+    assert [(r["requestID"], r["errorCode"]) for r in records][-1] == (
+        refused.headers["x-request-id"],
+        "INVALID_REQUEST",
+    )
+    good = b'{"namespace": "n", "metric_data": [{"metric_name": "m", "value": 1}]}'
+    stored = http.post(path, content=good, headers={**json_type, **authorization})
+    assert stored.status_code == 200 and stored.json() == {"accepted": 1, "metrics": 1}
+
+
 def test_batch_limit(app: FastAPI, admin: Client, account: str) -> None:
     # 1,001 datums is over the limit; the schema refuses before anything is stored.
     with pytest.raises(Exception, match="1000"):

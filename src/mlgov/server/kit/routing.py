@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -33,6 +34,8 @@ SCOPE_KEY = "x-mlgov-scope"
 STREAM_KEY = "x-mlgov-stream-body"
 SHARED_KEY = "x-mlgov-shared-by"
 DATA_KEY = "x-mlgov-data-body"
+Preparer = Callable[[Request, bytes], Any]
+PREPARE_KEY = "x-mlgov-prepare"  # taken out again by AuditedRoute: never in the OpenAPI document
 PATH_SCOPES = (
     ("{account}", Scope.ACCOUNT),
     ("{org_unit}", Scope.ORG_UNIT),
@@ -49,6 +52,30 @@ class Replay(Exception):
 
     async def confirm(self) -> None:
         """Raise instead if the request turns out not to be the stored one (streamed bodies)."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a route's ``prepare`` made of the body, or the error it raised."""
+
+    value: Any = None
+    error: Exception | None = None
+
+    @classmethod
+    def of(cls, prepare: Preparer, request: Request, body: bytes) -> Prepared:
+        try:
+            return cls(value=prepare(request, body))
+        except Exception as exc:
+            return cls(error=exc)
+
+
+def prepared(request: Request) -> Any:
+    """The result of the route's ``prepare``, raising its error here: after authorization, so that
+    an unauthorized caller learns nothing about its body."""
+    outcome: Prepared = request.state.prepared
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value
 
 
 def infer_scope(path: str) -> Scope:
@@ -73,6 +100,7 @@ class AuditedRoute(APIRoute):
         self.action = Action(extra[ACTION_KEY], Scope(extra[SCOPE_KEY]), extra.get(SHARED_KEY))
         self.streams_body = bool(extra.get(STREAM_KEY))
         self.data_body = bool(extra.get(DATA_KEY))
+        self.prepare: Preparer | None = extra.pop(PREPARE_KEY, None)
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -80,6 +108,7 @@ class AuditedRoute(APIRoute):
         action = self.action
         streams_body = self.streams_body
         data_body = self.data_body
+        prepare = self.prepare
         from mlgov.server.kit import idempotency  # it builds on this module's Replay
 
         async def audited_handler(request: Request) -> Response:
@@ -95,6 +124,9 @@ class AuditedRoute(APIRoute):
                     body = await _read_body(request, runtime.settings.server.max_body_bytes)
             except InvalidRequest as exc:
                 body_error = exc
+            if prepare is not None and body_error is None:
+                outcome = await run_in_threadpool(Prepared.of, prepare, request, body)
+                request.state.prepared = outcome
             async with runtime.call_gate():
                 return await unit_of_work(request, runtime, body, body_error)
 
@@ -292,6 +324,7 @@ class Router(APIRouter):
         stream_body: bool = False,
         data_body: bool = False,
         shared_by: str | None = None,
+        prepare: Preparer | None = None,
         **kwargs: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a route: its action, where the action must be granted, and its options.
@@ -300,7 +333,10 @@ class Router(APIRouter):
         ``data_body`` marks a body of data (invocations, labels) that the audit trail records by
         size and content type, never by content;
         ``shared_by`` names a resource grant (``"model-group:read"``) that also admits callers
-        of other accounts the resource is shared with.
+        of other accounts the resource is shared with;
+        ``prepare(request, body)`` does a call's pure work on its body (parsing, decoding) before
+        the call queues for the SQLite gate, so several server processes do it in parallel; the
+        endpoint takes the result, or the error, with :func:`prepared` once it has authorized.
         """
         extra: dict[str, Any] = {
             **kwargs.pop("openapi_extra", {}),
@@ -313,6 +349,8 @@ class Router(APIRouter):
             extra[DATA_KEY] = True
         if shared_by:
             extra[SHARED_KEY] = shared_by
+        if prepare is not None:
+            extra[PREPARE_KEY] = prepare
         operation_id = kwargs.pop("operation_id", action.split(":", 1)[1])
         return self.api_route(
             path, methods=[method], openapi_extra=extra, operation_id=operation_id, **kwargs

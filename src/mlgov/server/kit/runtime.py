@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -14,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlgov.server.kit.blobs import BlobStore
+from mlgov.server.kit.gate import CallGate, lock_file_of
 from mlgov.server.kit.telemetry import PlatformTelemetry
 from mlgov.settings import Settings
 
@@ -30,9 +27,6 @@ class Runtime:
     session_factory: sessionmaker[Session]
     blobs: BlobStore
     telemetry: PlatformTelemetry = field(default_factory=PlatformTelemetry)
-    _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
 
     # Serving state is made on first use: most processes (CLI, workers) never serve a model.
     @cached_property
@@ -65,26 +59,18 @@ class Runtime:
         """Flush what must not be lost (captures), then let go of the database."""
         if "capture" in self.__dict__:
             self.capture.close()
+        if "call_gate" in self.__dict__:
+            self.call_gate.close()
         self.engine.dispose()
 
     @property
     def serializes_writes(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    @contextlib.asynccontextmanager
-    async def call_gate(self) -> AsyncIterator[None]:
-        """Admit one call at a time on SQLite, where every call writes and writers serialize.
-
-        Queueing here, on the event loop, hands the write lock over at once and holds no thread
-        or pooled connection while waiting; SQLite's own busy handler would back off in sleeps
-        of up to 100 ms and starve callers under load. PostgreSQL calls run concurrently.
-        """
+    @cached_property
+    def call_gate(self) -> CallGate:
+        """What admits one call at a time on SQLite (see :mod:`mlgov.server.kit.gate`); on
+        PostgreSQL calls run concurrently and it admits every call at once."""
         if not self.serializes_writes:
-            yield
-            return
-        loop = asyncio.get_running_loop()
-        gate = self._gates.get(loop)
-        if gate is None:
-            gate = self._gates[loop] = asyncio.Lock()
-        async with gate:
-            yield
+            return CallGate(None, serial=False)
+        return CallGate(lock_file_of(self.engine.url.database))

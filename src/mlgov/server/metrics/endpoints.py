@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
+from mlgov.server.kit.routing import Router, prepared
 from mlgov.server.metrics import batch as batches
 from mlgov.server.metrics import schemas, service
 
@@ -109,6 +109,7 @@ def _batch(request: Request, body: bytes) -> batches.Batch:
     METRICS,
     action="metrics:PutMetricData",
     data_body=True,
+    prepare=_batch,
     openapi_extra=PUT_BODY,
     response_model=schemas.PutMetricDataResult,
 )
@@ -118,12 +119,8 @@ async def put_metric_data(request: Request) -> schemas.PutMetricDataResult:
     A data route: the audit record keeps the body's size and type, not the datapoints.
     """
     ctx, account_id = _ctx(request)
-    body = await request.body()
-
-    def store() -> schemas.PutMetricDataResult:
-        return service.ingest(ctx.session, account_id, _batch(request, body))
-
-    return await run_in_threadpool(store)
+    data: batches.Batch = prepared(request)  # decoded before the call queued (kit.routing)
+    return await run_in_threadpool(service.ingest, ctx.session, account_id, data)
 
 
 @router.post(METRICS + "/statistics", action="metrics:GetMetricStatistics")
