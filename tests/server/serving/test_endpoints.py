@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
@@ -18,6 +19,8 @@ from sklearn.tree import DecisionTreeClassifier
 from mlgov import Client
 from mlgov.errors import AccessDenied, Conflict, InvalidRequest, NotFound, PreconditionFailed
 from mlgov.formats.capture import CaptureRecord
+from mlgov.server.app import create_app
+from mlgov.settings import Settings
 from tests.server.conftest import Team
 
 X, Y = load_iris(return_X_y=True)
@@ -257,6 +260,34 @@ def test_endpoint_lifecycle_and_events(admin: Client, app: FastAPI) -> None:
             ).scalars()
         ]
     assert changes == ["Created", "Deleted"]
+
+
+def test_a_server_process_without_workers_ships_its_own_endpoint_metrics(
+    admin: Client, settings: Settings, admin_token: str
+) -> None:
+    """Each process counts the invocations it served; an API replica (`--no-workers`, or one of
+    `mlgov server --processes N`) ships them itself, at the latest when it stops."""
+    from datetime import UTC, datetime, timedelta
+
+    admin.identity.create_account("fraud-dev", "dev")
+    _register(admin, "fraud-dev", LOGISTIC)
+    admin.serving.create_endpoint("fraud-dev", "iris", [{"group": "iris", "version": 1}])
+    replica = create_app(settings, run_workers=False, checkpoints=False)
+    with TestClient(replica) as http:
+        replica_client = Client(api_key=admin_token, http_client=http)
+        for i in range(3):
+            replica_client.serving.invoke("fraud-dev", "iris", [X[i].tolist()])
+    now = datetime.now(UTC)
+    points = admin.metrics.statistics(
+        "fraud-dev",
+        "mlgov/Serving",
+        "Invocations",
+        statistics=["Sum"],
+        dimensions={"EndpointName": "iris", "VariantName": "iris-1"},
+        start_time=now - timedelta(minutes=5),
+        end_time=now + timedelta(minutes=2),
+    )["datapoints"]
+    assert sum(p["sum"] for p in points) == 3
 
 
 def test_endpoint_metrics_reach_the_metrics_store(admin: Client, app: FastAPI) -> None:
