@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -10,7 +14,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlgov.server.kit.blobs import BlobStore
-from mlgov.server.kit.gate import CallGate, lock_file_of
 from mlgov.server.kit.telemetry import PlatformTelemetry
 from mlgov.settings import Settings
 
@@ -27,6 +30,9 @@ class Runtime:
     session_factory: sessionmaker[Session]
     blobs: BlobStore
     telemetry: PlatformTelemetry = field(default_factory=PlatformTelemetry)
+    _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     # Serving state is made on first use: most processes (CLI, workers) never serve a model.
     @cached_property
@@ -59,18 +65,26 @@ class Runtime:
         """Flush what must not be lost (captures), then let go of the database."""
         if "capture" in self.__dict__:
             self.capture.close()
-        if "call_gate" in self.__dict__:
-            self.call_gate.close()
         self.engine.dispose()
 
     @property
     def serializes_writes(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    @cached_property
-    def call_gate(self) -> CallGate:
-        """What admits one call at a time on SQLite (see :mod:`mlgov.server.kit.gate`); on
-        PostgreSQL calls run concurrently and it admits every call at once."""
+    @contextlib.asynccontextmanager
+    async def call_gate(self) -> AsyncIterator[None]:
+        """Admit one call of this process at a time on SQLite, where every call writes and
+        writers take turns (``db.engine.WriteTurns``, also between processes).
+
+        Queueing here, on the event loop, holds no thread or pooled connection while waiting.
+        PostgreSQL calls run concurrently.
+        """
         if not self.serializes_writes:
-            return CallGate(None, serial=False)
-        return CallGate(lock_file_of(self.engine.url.database))
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Lock()
+        async with gate:
+            yield

@@ -17,8 +17,11 @@ the file back.
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import Engine
 
+from mlgov.server.db.engine import write_turns
 from mlgov.server.workers.loop import Loop
 
 INTERVAL_SECONDS = 1.0
@@ -46,6 +49,10 @@ class WalCheckpointer(Loop):
         return INTERVAL_SECONDS
 
     def tick(self) -> bool:
-        if checkpoint(self.runtime.engine) > RESTART_FRAMES:
-            checkpoint(self.runtime.engine, "RESTART")
+        engine = self.runtime.engine
+        if checkpoint(engine) > RESTART_FRAMES:
+            turns = write_turns(engine)
+            # Writers wait for their turn while it copies, not in SQLite's busy handler.
+            with turns.held() if turns else contextlib.nullcontext():
+                checkpoint(engine, "RESTART")
         return False
