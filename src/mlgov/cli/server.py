@@ -8,6 +8,7 @@ background loops in separate ``mlgov worker`` processes.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -90,6 +91,9 @@ def _serve_replicas(
         for each in build_workers(runtime) if run_workers else storage_workers(runtime):
             each.start()
             started.append(each)
+        # The replicas read their settings from the environment they inherit: they must know
+        # they are several (kit.routing prepares a call's body in its turn then).
+        os.environ["MLGOV_SERVER__PROCESSES"] = str(count)
         uvicorn.run("mlgov.server.app:replica_app", factory=True, workers=count, **listen)
     finally:
         for each in reversed(started):

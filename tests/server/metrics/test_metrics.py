@@ -248,13 +248,19 @@ def test_future_and_structural_limits(admin: Client, account: str, http) -> None
     assert 400 <= nan.status_code < 500 and "metric_data.0.value" in nan.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_a_bad_body_is_decoded_before_authorization_but_refused_after_it(
+    app: FastAPI,
     admin: Client,
     account: str,
     http,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    processes: int,
 ) -> None:
-    """Ingest decodes its body before the call queues (kit.routing's prepare): what the caller
-    learns still follows authorization, and a refused body is audited like any failure."""
+    """Ingest decodes its body before its transaction (kit.routing's prepare; in its process's
+    turn when the server has several): what the caller learns still follows authorization, and
+    a refused body is audited like any failure."""
+    monkeypatch.setattr(app.state.runtime.settings.server, "processes", processes)
     bad = b'{"namespace": "n", "metric_data": [{"metric_name": "m", "value": "x"}]}'
     path = f"/api/v1/accounts/{account}/metrics"
     json_type = {"content-type": "application/json"}

@@ -124,10 +124,21 @@ class AuditedRoute(APIRoute):
                     body = await _read_body(request, runtime.settings.server.max_body_bytes)
             except InvalidRequest as exc:
                 body_error = exc
-            if prepare is not None and body_error is None:
-                outcome = await run_in_threadpool(Prepared.of, prepare, request, body)
-                request.state.prepared = outcome
+            preparing = prepare if body_error is None else None
+            # One process of several: its calls take their turn at the database one after the
+            # other, so a call's preparation waits too, rather than take the GIL from the call
+            # holding the turn that every process waits for; the other processes keep the cores
+            # busy. A lone process overlaps the two.
+            in_turn = runtime.settings.server.processes > 1
+            if preparing is not None and not in_turn:
+                request.state.prepared = await run_in_threadpool(
+                    Prepared.of, preparing, request, body
+                )
             async with runtime.call_gate():
+                if preparing is not None and in_turn:
+                    request.state.prepared = await run_in_threadpool(
+                        Prepared.of, preparing, request, body
+                    )
                 return await unit_of_work(request, runtime, body, body_error)
 
         async def unit_of_work(
@@ -334,9 +345,9 @@ class Router(APIRouter):
         size and content type, never by content;
         ``shared_by`` names a resource grant (``"model-group:read"``) that also admits callers
         of other accounts the resource is shared with;
-        ``prepare(request, body)`` does a call's pure work on its body (parsing, decoding) before
-        the call queues for the SQLite gate, so several server processes do it in parallel; the
-        endpoint takes the result, or the error, with :func:`prepared` once it has authorized.
+        ``prepare(request, body)`` does a call's pure work on its body (parsing, decoding) outside
+        its transaction, so that it does not lengthen the SQLite write turn; the endpoint takes the
+        result, or the error, with :func:`prepared` once it has authorized.
         """
         extra: dict[str, Any] = {
             **kwargs.pop("openapi_extra", {}),
