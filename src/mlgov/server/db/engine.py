@@ -119,6 +119,17 @@ class WriteTurns:
             fcntl.flock(self._descriptor, fcntl.LOCK_UN)
         self._lock.release()
 
+    def close(self) -> None:
+        """Close the lock file unless a turn is held (it opens again on the next turn)."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._descriptor is not None:
+                os.close(self._descriptor)
+                self._descriptor = None
+        finally:
+            self._lock.release()
+
     @contextmanager
     def held(self) -> Iterator[None]:
         """The turn for work outside a transaction (a RESTART checkpoint holds writers back)."""
@@ -213,6 +224,10 @@ def _configure_sqlite(engine: Engine, turns: WriteTurns, *, checkpoint_on_commit
             close(connection)
         finally:
             turns.give_back(connection)
+
+    @event.listens_for(engine, "engine_disposed")
+    def _on_dispose(_engine: Engine) -> None:
+        turns.close()
 
     dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
