@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import threading
@@ -20,6 +19,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlgov.settings import Settings
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: turns are taken within a process only
+    fcntl = None  # type: ignore[assignment]
 
 
 def normalize_url(url: str) -> str:
@@ -64,7 +68,8 @@ def build_engine(
             json_deserializer=read_json,
             **pooling,
         )
-        turns = WriteTurns(lock_file_of(parsed.database) if on_disk else None, busy_timeout)
+        shared = on_disk and fcntl is not None
+        turns = WriteTurns(lock_file_of(parsed.database) if shared else None, busy_timeout)
         _configure_sqlite(engine, turns, checkpoint_on_commit=not background_checkpoints)
         return engine
     return create_engine(
