@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from mlgov.server.db.engine import build_engine
+from mlgov.server.db.engine import build_engine, write_turns
 from mlgov.server.kit.blobs import BlobStore
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.workers import storage_workers, wal_checkpointer
@@ -88,3 +88,29 @@ def test_a_long_log_is_started_over_even_when_a_reader_held_the_checkpoint_back(
     engine.dispose()
     # Started over: the last megabyte's 256 pages and a few more, not the 1,280 of all three.
     assert frames < 512, f"the log holds {frames} frames"
+
+
+def test_a_restart_checkpoint_takes_its_write_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RESTART holds writers back while it copies; holding a write turn makes them queue for it
+    rather than sleep in SQLite's busy handler. Here another process (engine) has the turn, and
+    the checkpoint waits until it is given back."""
+    monkeypatch.setattr(wal_checkpointer, "RESTART_FRAMES", 512)  # 2 MB
+    database = tmp_path / "turn.db"
+    engine = build_engine(f"sqlite:///{database}", background_checkpoints=True)
+    other = build_engine(f"sqlite:///{database}")
+    write_megabytes(engine, 3)
+    other_turns = write_turns(other)
+    assert other_turns is not None
+    with other_turns.held():
+        ticking = threading.Thread(target=WalCheckpointer(runtime_for(tmp_path, engine)).tick)
+        ticking.start()
+        ticking.join(0.3)
+        assert ticking.is_alive(), "the RESTART checkpoint ran while another process had the turn"
+    ticking.join(10)
+    assert not ticking.is_alive()
+    write_megabytes(engine, 1)
+    assert wal_checkpointer.checkpoint(engine) < 512  # the RESTART ran: the log started over
+    engine.dispose()
+    other.dispose()

@@ -9,10 +9,10 @@ in PASSIVE mode: it copies what no reader still needs and never waits for a read
 PASSIVE alone does not bound the log under sustained writes. SQLite starts the log over only when
 a writer begins after a checkpoint that copied every frame, and with one commit after another
 the copy never catches up: steady ingest grew the log by 15 MB a second. Once the log holds more
-than ``RESTART_FRAMES``, the loop checkpoints in RESTART mode instead, which waits (with the
-connection's busy timeout) for the writer in progress, holds new writers back while it copies,
-and leaves the log to be started over by the next writer; ``journal_size_limit`` then truncates
-the file back.
+than ``RESTART_FRAMES``, the loop checkpoints in RESTART mode instead. It takes a write turn
+(``db.engine.WriteTurns``), so writers queue behind it rather than sleep in SQLite's busy handler;
+it waits (with the connection's busy timeout) for readers still on the log, and leaves the log to
+be started over by the next writer; ``journal_size_limit`` then truncates the file back.
 """
 
 from __future__ import annotations
