@@ -124,22 +124,22 @@ class AuditedRoute(APIRoute):
                     body = await _read_body(request, runtime.settings.server.max_body_bytes)
             except InvalidRequest as exc:
                 body_error = exc
-            preparing = prepare if body_error is None else None
             # One process of several: its calls take their turn at the database one after the
             # other, so a call's preparation waits too, rather than take the GIL from the call
             # holding the turn that every process waits for; the other processes keep the cores
             # busy. A lone process overlaps the two.
             in_turn = runtime.settings.server.processes > 1
-            if preparing is not None and not in_turn:
-                request.state.prepared = await run_in_threadpool(
-                    Prepared.of, preparing, request, body
-                )
+            if not in_turn:
+                await _prepare(request, body, body_error)
             async with runtime.call_gate():
-                if preparing is not None and in_turn:
-                    request.state.prepared = await run_in_threadpool(
-                        Prepared.of, preparing, request, body
-                    )
+                if in_turn:
+                    await _prepare(request, body, body_error)
                 return await unit_of_work(request, runtime, body, body_error)
+
+        async def _prepare(request: Request, body: bytes, body_error: Exception | None) -> None:
+            if prepare is not None and body_error is None:
+                outcome = await run_in_threadpool(Prepared.of, prepare, request, body)
+                request.state.prepared = outcome
 
         async def unit_of_work(
             request: Request, runtime: Runtime, body: bytes, body_error: Exception | None
