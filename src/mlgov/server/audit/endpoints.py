@@ -63,7 +63,7 @@ def list_records(
     )
 
 
-@router.post("/audit/query", action="audit:QueryRecords", scope=Scope.ANY)
+@router.post("/audit/query", action="audit:QueryRecords", scope=Scope.ANY, long_running=True)
 def query_records(request: Request, body: schemas.QueryRequest) -> schemas.QueryResponse:
     ctx = context_of(request)
     result = service.query_records(
@@ -78,7 +78,9 @@ def query_records(request: Request, body: schemas.QueryRequest) -> schemas.Query
     )
 
 
-@router.post("/audit/verify", action="audit:VerifyTrail", scope=Scope.ORGANIZATION)
+@router.post(
+    "/audit/verify", action="audit:VerifyTrail", scope=Scope.ORGANIZATION, long_running=True
+)
 def verify_trail(request: Request, body: schemas.VerifyRequest) -> schemas.VerifyResponse:
     ctx = context_of(request)
     runtime: Runtime = request.app.state.runtime

@@ -14,9 +14,14 @@ from mlgov.server.identity import cache, service
 from mlgov.server.identity.repository import IdentityRepository
 from mlgov.server.kit import idempotency
 from mlgov.server.kit.context import GRANT_RESOLVERS, RequestContext, Scope, context_of
+from mlgov.server.kit.routing import offload
 
 
-def authorize(request: Request) -> None:
+async def authorize(request: Request) -> None:
+    await offload(_authorize, request)
+
+
+def _authorize(request: Request) -> None:
     ctx = context_of(request)
     ctx.caller = service.authenticate(ctx.session, request.headers.get("authorization"))
     _check_scope(ctx, request)

@@ -52,7 +52,7 @@ def decode_token(token: str) -> str:
         ) from exc
 
 
-def page_request(
+async def page_request(  # no I/O: async, so that FastAPI runs it on the loop, not in a thread
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,
     next_page_token: Annotated[str | None, Query(max_length=512)] = None,
 ) -> PageRequest:

@@ -8,10 +8,13 @@ success that did not persist, nor loses a denied or invalid call.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import logging
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +39,7 @@ SHARED_KEY = "x-mlgov-shared-by"
 DATA_KEY = "x-mlgov-data-body"
 Preparer = Callable[[Request, bytes], Any]
 PREPARE_KEY = "x-mlgov-prepare"  # taken out again by AuditedRoute: never in the OpenAPI document
+LONG_RUNNING_KEY = "x-mlgov-long-running"  # likewise
 PATH_SCOPES = (
     ("{account}", Scope.ACCOUNT),
     ("{org_unit}", Scope.ORG_UNIT),
@@ -78,6 +82,40 @@ def prepared(request: Request) -> Any:
     return outcome.value
 
 
+_ON_THE_LOOP: ContextVar[bool] = ContextVar("mlgov_call_on_the_loop", default=False)
+
+
+async def offload(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking step of a call (the endpoint, the commit): on the event loop itself where
+    the call runs there, otherwise in a worker thread.
+
+    On SQLite a process runs its calls one at a time (``Runtime.call_gate``), so a thread buys a
+    call nothing but the hand-offs: waking a worker and the loop again, and passing the GIL to and
+    fro. They cost a registry describe a third of its throughput (measured 2026-12-07). Calls on
+    PostgreSQL run concurrently, and long-running routes keep the loop free for ``/health``; both
+    use threads.
+    """
+    if _ON_THE_LOOP.get():
+        return func(*args, **kwargs)
+    return await run_in_threadpool(func, *args, **kwargs)
+
+
+def _offloaded(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """A sync endpoint as a coroutine that offloads it, with the endpoint's own signature (types
+    resolved in its module) for FastAPI to read its parameters and response model from."""
+
+    @functools.wraps(endpoint)
+    async def offloaded_endpoint(*args: Any, **kwargs: Any) -> Any:
+        return await offload(endpoint, *args, **kwargs)
+
+    try:
+        signature = inspect.signature(endpoint, eval_str=True)
+    except NameError:
+        signature = inspect.signature(endpoint)
+    offloaded_endpoint.__signature__ = signature  # type: ignore[attr-defined]
+    return offloaded_endpoint
+
+
 def infer_scope(path: str) -> Scope:
     for marker, scope in PATH_SCOPES:
         if marker in path:
@@ -101,6 +139,9 @@ class AuditedRoute(APIRoute):
         self.streams_body = bool(extra.get(STREAM_KEY))
         self.data_body = bool(extra.get(DATA_KEY))
         self.prepare: Preparer | None = extra.pop(PREPARE_KEY, None)
+        self.long_running = bool(extra.pop(LONG_RUNNING_KEY, False))
+        if not inspect.iscoroutinefunction(endpoint) and not inspect.isgeneratorfunction(endpoint):
+            endpoint = _offloaded(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -109,6 +150,7 @@ class AuditedRoute(APIRoute):
         streams_body = self.streams_body
         data_body = self.data_body
         prepare = self.prepare
+        long_running = self.long_running
         from mlgov.server.kit import idempotency  # it builds on this module's Replay
 
         async def audited_handler(request: Request) -> Response:
@@ -134,7 +176,11 @@ class AuditedRoute(APIRoute):
             async with runtime.call_gate():
                 if in_turn:
                     await _prepare(request, body, body_error)
-                return await unit_of_work(request, runtime, body, body_error)
+                on_the_loop = _ON_THE_LOOP.set(runtime.serializes_writes and not long_running)
+                try:
+                    return await unit_of_work(request, runtime, body, body_error)
+                finally:
+                    _ON_THE_LOOP.reset(on_the_loop)
 
         async def _prepare(request: Request, body: bytes, body_error: Exception | None) -> None:
             if prepare is not None and body_error is None:
@@ -167,9 +213,13 @@ class AuditedRoute(APIRoute):
                 if response.status_code >= 400:
                     raise InvalidRequest(f"request failed with status {response.status_code}")
                 await idempotency.settle(ctx, request)
-                await run_in_threadpool(_commit_success, runtime, ctx, request, body, response)
+                await offload(_commit_success, runtime, ctx, request, body, response)
             except Exception as exc:
                 response = await _fail(runtime, ctx, request, body, exc)
+            else:
+                if ctx.after_commit:
+                    # Effects may run for a while (a monitoring job run now): a worker thread.
+                    await run_in_threadpool(_run_effects, ctx)
             response.headers["x-request-id"] = ctx.request_id
             return response
 
@@ -259,6 +309,9 @@ def _commit_success(
             code=ErrorCode.CONFLICT,
         ) from exc
     ctx.session.close()
+
+
+def _run_effects(ctx: RequestContext) -> None:
     for effect in ctx.after_commit:
         try:
             effect()
@@ -273,7 +326,7 @@ async def _fail(
     status = kit_errors.status_for(error)
     if status >= 500:
         logger.error("request %s failed", ctx.request_id, exc_info=exc)
-    await run_in_threadpool(_audit_failure, runtime, ctx, request, body, error, status)
+    await offload(_audit_failure, runtime, ctx, request, body, error, status)
     return kit_errors.render(error)
 
 
@@ -336,6 +389,7 @@ class Router(APIRouter):
         data_body: bool = False,
         shared_by: str | None = None,
         prepare: Preparer | None = None,
+        long_running: bool = False,
         **kwargs: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a route: its action, where the action must be granted, and its options.
@@ -347,7 +401,10 @@ class Router(APIRouter):
         of other accounts the resource is shared with;
         ``prepare(request, body)`` does a call's pure work on its body (parsing, decoding) outside
         its transaction, so that it does not lengthen the SQLite write turn; the endpoint takes the
-        result, or the error, with :func:`prepared` once it has authorized.
+        result, or the error, with :func:`prepared` once it has authorized;
+        ``long_running`` (a job run now, a query over the whole trail) runs the call in a worker
+        thread even where calls otherwise run on the event loop (:func:`offload`), so that the
+        server still answers ``/health`` meanwhile.
         """
         extra: dict[str, Any] = {
             **kwargs.pop("openapi_extra", {}),
@@ -362,6 +419,8 @@ class Router(APIRouter):
             extra[SHARED_KEY] = shared_by
         if prepare is not None:
             extra[PREPARE_KEY] = prepare
+        if long_running:
+            extra[LONG_RUNNING_KEY] = True
         operation_id = kwargs.pop("operation_id", action.split(":", 1)[1])
         return self.api_route(
             path, methods=[method], openapi_extra=extra, operation_id=operation_id, **kwargs

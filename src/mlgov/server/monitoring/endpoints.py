@@ -91,7 +91,7 @@ def list_datasets(request: Request) -> list[schemas.Dataset]:
 # --- baselines ---
 
 
-@router.create(BASELINES, action="monitoring:CreateBaseline")
+@router.create(BASELINES, action="monitoring:CreateBaseline", long_running=True)
 def create_baseline(request: Request, body: schemas.BaselineCreate) -> schemas.Baseline:
     """Run a baseline job over a dataset (data quality, model quality or bias) now."""
     ctx = _ctx(request)
