@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, Row, bindparam, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,21 @@ VERSION_COLUMNS = tuple(
     getattr(ModelVersion, prop.key).label(prop.key) for prop in ModelVersion.__mapper__.column_attrs
 )
 
+# The lookups every describe and registration makes, built once: building a statement and its
+# cache key on each call cost about a tenth of a describe (measured 2026-12-07).
+_GROUP = select(ModelGroup).where(
+    ModelGroup.account_id == bindparam("account_id"), ModelGroup.name == bindparam("name")
+)
+_GROUP_FOR_UPDATE = _GROUP.with_for_update()
+_VERSION = select(ModelVersion).where(
+    ModelVersion.group_id == bindparam("group_id"), ModelVersion.version == bindparam("number")
+)
+_ALIASES_OF = (
+    select(ModelAlias.version_id, ModelAlias.name)
+    .where(ModelAlias.version_id.in_(bindparam("version_ids", expanding=True)))
+    .order_by(ModelAlias.name)
+)
+
 
 class RegistryRepository:
     def __init__(self, session: Session) -> None:
@@ -41,12 +56,9 @@ class RegistryRepository:
         return self.session.get(AccountArtifact, (account_id, sha256))
 
     def group(self, account_id: str, name: str, *, for_update: bool = False) -> ModelGroup | None:
-        query = select(ModelGroup).where(
-            ModelGroup.account_id == account_id, ModelGroup.name == name
-        )
-        if for_update:
-            query = query.with_for_update()
-        return self.session.execute(query).scalar_one_or_none()
+        query = _GROUP_FOR_UPDATE if for_update else _GROUP
+        found = self.session.execute(query, {"account_id": account_id, "name": name})
+        return found.scalar_one_or_none()
 
     def group_by_id(self, group_id: str) -> ModelGroup | None:
         return self.session.get(ModelGroup, group_id)
@@ -63,11 +75,8 @@ class RegistryRepository:
         return self.session.execute(query).scalars().all()
 
     def version(self, group_id: str, number: int) -> ModelVersion | None:
-        return self.session.execute(
-            select(ModelVersion).where(
-                ModelVersion.group_id == group_id, ModelVersion.version == number
-            )
-        ).scalar_one_or_none()
+        found = self.session.execute(_VERSION, {"group_id": group_id, "number": number})
+        return found.scalar_one_or_none()
 
     def version_by_id(self, version_id: str) -> ModelVersion | None:
         return self.session.get(ModelVersion, version_id)
@@ -152,11 +161,7 @@ class RegistryRepository:
         found: dict[str, list[str]] = {}
         if not version_ids:
             return found
-        rows = self.session.execute(
-            select(ModelAlias.version_id, ModelAlias.name)
-            .where(ModelAlias.version_id.in_(set(version_ids)))
-            .order_by(ModelAlias.name)
-        )
+        rows = self.session.execute(_ALIASES_OF, {"version_ids": list(set(version_ids))})
         for version_id, name in rows:
             found.setdefault(version_id, []).append(name)
         return found
