@@ -37,6 +37,10 @@ _GROUP_FOR_UPDATE = _GROUP.with_for_update()
 _VERSION = select(ModelVersion).where(
     ModelVersion.group_id == bindparam("group_id"), ModelVersion.version == bindparam("number")
 )
+_ARTIFACT = select(AccountArtifact.sha256, AccountArtifact.size).where(
+    AccountArtifact.account_id == bindparam("account_id"),
+    AccountArtifact.sha256 == bindparam("sha256"),
+)
 _ALIASES_OF = (
     select(ModelAlias.version_id, ModelAlias.name)
     .where(ModelAlias.version_id.in_(bindparam("version_ids", expanding=True)))
@@ -52,8 +56,9 @@ class RegistryRepository:
         self.session.add(row)
         self.session.flush()
 
-    def artifact(self, account_id: str, sha256: str) -> AccountArtifact | None:
-        return self.session.get(AccountArtifact, (account_id, sha256))
+    def artifact(self, account_id: str, sha256: str) -> Row[Any] | None:
+        """The account's artifact of that hash (``sha256``, ``size``), if it has one."""
+        return self.session.execute(_ARTIFACT, {"account_id": account_id, "sha256": sha256}).first()
 
     def group(self, account_id: str, name: str, *, for_update: bool = False) -> ModelGroup | None:
         query = _GROUP_FOR_UPDATE if for_update else _GROUP
