@@ -6,11 +6,12 @@ import threading
 from typing import Annotated
 
 import pytest
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.testclient import TestClient
 
-from mlgov.server.kit.context import Scope
+from mlgov.errors import InvalidRequest
+from mlgov.server.kit.context import Scope, context_of
 from mlgov.server.kit.routing import Router
 
 
@@ -30,6 +31,25 @@ def short_call(loop: LoopThread) -> dict[str, bool]:
 @router.read("/long", action="test:Long", scope=Scope.ANY, long_running=True)
 def long_call(loop: LoopThread) -> dict[str, bool]:
     return {"on_the_loop": threading.get_ident() == loop}
+
+
+effects: list[bool] = []  # for each after-commit effect that ran: whether on the loop's thread
+
+
+def _effect_of(request: Request, loop: int) -> None:
+    context_of(request).after_commit.append(lambda: effects.append(threading.get_ident() == loop))
+
+
+@router.create("/effect", action="test:Effect", scope=Scope.ANY)
+def call_with_effect(request: Request, loop: LoopThread) -> dict[str, bool]:
+    _effect_of(request, loop)
+    return {"ok": True}
+
+
+@router.create("/effect-then-failure", action="test:EffectThenFailure", scope=Scope.ANY)
+def failing_call_with_effect(request: Request, loop: LoopThread) -> dict[str, bool]:
+    _effect_of(request, loop)
+    raise InvalidRequest("refused after the effect was queued")
 
 
 @pytest.fixture
@@ -60,3 +80,13 @@ def test_an_offloaded_endpoint_keeps_its_signature_for_the_openapi_document() ->
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema["additionalProperties"] == {"type": "boolean"}
     assert "x-mlgov-long-running" not in paths["/threads/long"]["get"]
+
+
+def test_after_commit_effects_run_in_a_worker_thread_and_only_after_a_commit(
+    http: TestClient,
+) -> None:
+    effects.clear()
+    assert http.post("/threads/effect-then-failure").status_code == 422
+    assert effects == []
+    assert http.post("/threads/effect").status_code == 201
+    assert effects == [False]
