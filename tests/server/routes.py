@@ -187,8 +187,8 @@ def _sha(data: bytes) -> str:
 def api_routes(app: FastAPI) -> list[AuditedRoute]:
     """The routes, each with ``full_path`` set to where the app serves it."""
     routes = []
-    for full_path, route in all_api_routes():
-        route.full_path = full_path  # type: ignore[attr-defined]
+    for route in all_api_routes():
+        route.full_path = route.path  # type: ignore[attr-defined]
         routes.append(route)
     return routes
 

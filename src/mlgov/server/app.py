@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from mlgov import __version__
-from mlgov.server.api import API_PREFIX, api_routes, build_api_router
+from mlgov.server.api import API_PREFIX, install_api
 from mlgov.server.db import schema
 from mlgov.server.db.engine import engine_from_settings, session_factory
 from mlgov.server.kit.blobs import BlobStore
@@ -125,13 +125,9 @@ def create_app(
             invocations_path=f"{API_PREFIX}/accounts/{account}/endpoints/{name}/invocations",
         )
     install_handlers(app)
-    app.include_router(build_api_router())
+    install_api(app)
     app.include_router(prometheus.build_router(runtime))
-    app.add_middleware(
-        RequestMetricsMiddleware,
-        telemetry=runtime.telemetry,
-        full_paths={id(route): path for path, route in api_routes()},
-    )
+    app.add_middleware(RequestMetricsMiddleware, telemetry=runtime.telemetry)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -11,8 +11,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.testclient import TestClient
 
 from mlgov.errors import InvalidRequest
+from mlgov.server import api
+from mlgov.server.api import api_routes
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import Scope, context_of
-from mlgov.server.kit.routing import Router
+from mlgov.server.kit.routing import API_PREFIX, AuditedRoute, Router
 
 
 async def loop_thread() -> int:
@@ -90,3 +93,44 @@ def test_after_commit_effects_run_in_a_worker_thread_and_only_after_a_commit(
     assert effects == []
     assert http.post("/threads/effect").status_code == 201
     assert effects == [False]
+
+
+def test_every_api_route_is_in_the_apps_own_table_behind_authorization(app: FastAPI) -> None:
+    table = [route for route in app.router.routes if isinstance(route, AuditedRoute)]
+    assert table == api_routes()
+    assert all(route.path.startswith(f"{API_PREFIX}/") for route in table)
+
+
+def test_a_domain_route_outside_authorization_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    stray = Router(prefix=API_PREFIX)  # not from api_router: no authorization dependency
+
+    @stray.read("/stray", action="test:Stray", scope=Scope.ANY)
+    def stray_call() -> dict[str, bool]:
+        return {"ok": True}
+
+    monkeypatch.setattr(api, "DOMAIN_ROUTERS", (*api.DOMAIN_ROUTERS, stray))
+    with pytest.raises(TypeError, match="not behind the authorization dependency"):
+        api.api_routes()
+    unprefixed = api_router()
+    unprefixed.prefix = ""  # as if declared without the API's prefix
+
+    @unprefixed.read("/elsewhere", action="test:Elsewhere", scope=Scope.ANY)
+    def elsewhere_call() -> dict[str, bool]:
+        return {"ok": True}
+
+    monkeypatch.setattr(api, "DOMAIN_ROUTERS", (*api.DOMAIN_ROUTERS[:-1], unprefixed))
+    with pytest.raises(TypeError, match="is not an API route under /api/v1"):
+        api.api_routes()
+
+
+def test_calls_are_routed_under_a_root_path_and_a_wrong_method_is_405(
+    app: FastAPI, admin_token: str
+) -> None:
+    auth = {"authorization": f"Bearer {admin_token}"}
+    behind_a_proxy = TestClient(app, root_path="/mlgov", raise_server_exceptions=False)
+    answer = behind_a_proxy.get("/mlgov/api/v1/accounts", headers=auth)
+    assert answer.status_code == 200, answer.text
+    direct = TestClient(app, raise_server_exceptions=False)
+    assert direct.get("/api/v1/accounts", headers=auth).status_code == 200
+    assert direct.delete("/api/v1/accounts", headers=auth).status_code == 405
+    assert direct.get("/api/v1/accounts/x/nothing-here", headers=auth).status_code == 404

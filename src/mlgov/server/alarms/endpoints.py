@@ -10,11 +10,11 @@ from pydantic import TypeAdapter, ValidationError
 from mlgov.errors import InvalidRequest
 from mlgov.server.alarms import schemas, service
 from mlgov.server.alarms.evaluation import State
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
 
-router = Router(tags=["alarms"])
+router = api_router(tags=["alarms"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 ALARMS = "/accounts/{account}/alarms"
 ALARM = ALARMS + "/{alarm}"

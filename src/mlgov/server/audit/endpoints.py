@@ -12,12 +12,12 @@ from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.server.audit import schemas, service
 from mlgov.server.audit.signing import load_or_create_signer, public_key_pem
 from mlgov.server.identity import service as identity
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, Scope, context_of
 from mlgov.server.kit.pagination import PageRequest, encode_token, page_request
-from mlgov.server.kit.routing import Router
 from mlgov.server.kit.runtime import Runtime
 
-router = Router(tags=["audit"])
+router = api_router(tags=["audit"])
 Ref = Annotated[str | None, Query(max_length=160)]
 
 

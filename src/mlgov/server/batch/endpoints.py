@@ -11,13 +11,13 @@ from fastapi.responses import StreamingResponse
 from mlgov.errors import Conflict, ErrorCode
 from mlgov.server.batch import schemas, service
 from mlgov.server.identity import service as identity
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.serving.schemas import GroundTruthAccepted
 
-router = Router(tags=["batch"])
+router = api_router(tags=["batch"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 JOBS = "/accounts/{account}/transform-jobs"
 JOB = JOBS + "/{transform_job}"

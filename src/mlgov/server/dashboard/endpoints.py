@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Query, Request
 
 from mlgov.server.dashboard import schemas, service
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import Scope, context_of
-from mlgov.server.kit.routing import Router
 
-router = Router(tags=["dashboard"])
+router = api_router(tags=["dashboard"])
 
 
 @router.read("/dashboard", action="dashboard:DescribeModelDashboard", scope=Scope.ANY)

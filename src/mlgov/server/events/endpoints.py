@@ -11,11 +11,11 @@ from mlgov.errors import InvalidRequest
 from mlgov.server.events import schemas, service
 from mlgov.server.events.tables import EventBus, EventRule
 from mlgov.server.identity import service as identity
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
 
-router = Router(tags=["events"])
+router = api_router(tags=["events"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 ACCOUNT = "/accounts/{account}"
 BUS = ACCOUNT + "/event-buses/{bus}"

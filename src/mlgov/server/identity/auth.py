@@ -1,20 +1,35 @@
 """The one place where calls are authenticated and authorized.
 
-Mounted as a dependency on every API router: it reads the route's declared action and scope,
-authenticates the key, resolves the scope's target from the path and checks the caller's grants.
+Mounted as a dependency on every API router (:func:`api_router`): it reads the route's declared
+action and scope, authenticates the key, resolves the scope's target from the path and checks the
+caller's grants.
 Callers without the action on an account get 403 whether or not it exists, so account names
 cannot be probed; callers with organization-wide reach get the honest 404.
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Any
+
+from fastapi import Depends, Request
 
 from mlgov.server.identity import cache, service
 from mlgov.server.identity.repository import IdentityRepository
 from mlgov.server.kit import idempotency
 from mlgov.server.kit.context import GRANT_RESOLVERS, RequestContext, Scope, context_of
-from mlgov.server.kit.routing import offload
+from mlgov.server.kit.routing import API_PREFIX, Router, offload
+
+
+def api_router(**kwargs: Any) -> Router:
+    """A domain's router: its routes are declared with their full path under /api/v1, each
+    behind :func:`authorize`.
+
+    Declared whole rather than included under a prefix, so that the app's route table is flat:
+    FastAPI 0.165 matches the routes of an included router through a layer built for inclusion,
+    0.3 ms a match for a registry describe (2026-12-07, a slow machine), and it matches a call
+    twice. The flat table matches it once, in 0.04 ms (with ``AuditedRoute.matches``).
+    """
+    return Router(prefix=API_PREFIX, dependencies=[Depends(authorize)], **kwargs)
 
 
 async def authorize(request: Request) -> None:

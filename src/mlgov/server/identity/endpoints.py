@@ -9,13 +9,13 @@ from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from mlgov.server.identity import schemas, service
+from mlgov.server.identity.auth import api_router
 from mlgov.server.identity.roles import ROLES
 from mlgov.server.identity.tables import Account, ApiKey, Principal
 from mlgov.server.kit.context import Scope, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
 
-router = Router(tags=["identity"])
+router = api_router(tags=["identity"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,13 +84,9 @@ ASGIApp = Callable[
 class RequestMetricsMiddleware:
     """Counts every HTTP request by its route template (not its raw path) and final status."""
 
-    def __init__(
-        self, app: ASGIApp, telemetry: PlatformTelemetry, full_paths: Mapping[int, str]
-    ) -> None:
+    def __init__(self, app: ASGIApp, telemetry: PlatformTelemetry) -> None:
         self.app = app
         self.telemetry = telemetry
-        # Routers included under a prefix keep their own path; this maps a route to its full one.
-        self.full_paths = full_paths
 
     async def __call__(
         self,
@@ -114,7 +110,7 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, capture)
         finally:
             route = scope.get("route")
-            template = self.full_paths.get(id(route)) or getattr(route, "path", None)
+            template = getattr(route, "path", None)
             self.telemetry.record_request(
                 scope.get("method", "GET"),
                 str(template) if template else "unmatched",

@@ -13,13 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router, prepared
+from mlgov.server.kit.routing import prepared
 from mlgov.server.metrics import batch as batches
 from mlgov.server.metrics import schemas, service
 
-router = Router(tags=["metrics"])
+router = api_router(tags=["metrics"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 METRICS = "/accounts/{account}/metrics"
 

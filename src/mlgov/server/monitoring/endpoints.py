@@ -9,14 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter
 
 from mlgov.errors import ErrorCode, InvalidRequest
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.monitoring import jobs, schemas, service, triggers
 from mlgov.server.monitoring.tables import Monitor
 
-router = Router(tags=["monitoring"])
+router = api_router(tags=["monitoring"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 ACCOUNT = "/accounts/{account}"
 BASELINES = ACCOUNT + "/baselines"

@@ -13,14 +13,14 @@ from sqlalchemy import Row
 
 from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.server.identity import service as identity
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.registry import cards, schemas, service
 from mlgov.server.registry.tables import ModelCardRevision, ModelGroup, ModelVersion
 
-router = Router(tags=["registry"])
+router = api_router(tags=["registry"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 GROUP = "/accounts/{account}/model-groups/{group}"
 VERSION = GROUP + "/versions/{version}"

@@ -10,14 +10,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from mlgov.errors import MlgovError
 from mlgov.server.identity import service as identity
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.errors import status_for
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.serving import payloads, schemas, service
 
-router = Router(tags=["serving"])
+router = api_router(tags=["serving"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 ENDPOINTS = "/accounts/{account}/endpoints"
 ENDPOINT = ENDPOINTS + "/{endpoint}"

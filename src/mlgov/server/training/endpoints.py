@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import Router
 from mlgov.server.kit.runtime import Runtime
 from mlgov.server.training import schemas, service
 from mlgov.server.training import targets as _targets  # noqa: F401  (registers the event targets)
 
-router = Router(tags=["training"])
+router = api_router(tags=["training"])
 PageParams = Annotated[PageRequest, Depends(page_request)]
 JOBS = "/accounts/{account}/training-jobs"
 JOB = JOBS + "/{job}"
