@@ -47,7 +47,7 @@ def _version(request: Request, group: str, version: int) -> tuple[ModelGroup, Mo
 def _columns(version: ModelVersion | Row[Any]) -> dict[str, Any]:
     """A version's columns by attribute name; a listing's plain row hands them over at once."""
     if isinstance(version, Row):
-        return dict(version._mapping)
+        return dict(zip(version._fields, version, strict=True))
     return {prop.key: getattr(version, prop.key) for prop in ModelVersion.__mapper__.column_attrs}
 
 
