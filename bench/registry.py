@@ -10,11 +10,12 @@
    ``name = ... AND tags.tier = 'gold'``), model-version writes (register a version) and reads
    (describe a version) at ``--clients`` concurrent clients against mlgov and, when it can be
    installed into ``.venv-mlflow``, against MLflow's tracking server on the same machine, each one
-   process on SQLite; prints requests/s, p50/p99 and the ratio against the goal of DESIGN.md
-   section 7 (at least 5x MLflow on each operation).
+   process on SQLite. Both servers run side by side and take turns, ``--rounds`` rounds of each
+   operation; prints requests/s, p50/p99 and the median of the rounds' ratios against the goal of
+   DESIGN.md section 7 (at least 5x MLflow on each operation).
 
     python bench/registry.py [--artifact-mb 1024] [--seconds 10] [--clients 10] [--versions 1000]
-                             [--skip-mlflow]
+                             [--rounds 5] [--skip-mlflow]
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ import asyncio
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -129,21 +133,18 @@ def tier(n: int) -> str:
     return "gold" if n % 10 == 0 else "silver"
 
 
-def timed(url: str, headers: dict[str, str], clients: int, seconds: float, call: Call) -> Result:
-    return load(url, [call], headers=headers, connections=clients, seconds=seconds, warmup=1.0)
+@dataclass
+class Target:
+    """One system under load: where it listens, its headers, and the call of each operation."""
+
+    system: str
+    url: str
+    headers: dict[str, str]
+    calls: dict[str, Call]
+    seeded_s: float
 
 
-def row(system: str, operation: str, result: Result) -> tuple[str, float]:
-    return (
-        f"| {system:<7} | {operation:<22} | {result.rate:>8.0f} | {result.p50_ms:>7.1f} "
-        f"| {result.p99_ms:>7.1f} |",
-        result.rate,
-    )
-
-
-def mlgov_rates(
-    server: Server, clients: int, seconds: float, versions: int
-) -> tuple[dict[str, tuple[str, float]], float]:
+def mlgov_target(server: Server, clients: int, versions: int) -> Target:
     sha = hashlib.sha256(b"small model").hexdigest()
     with Client(server.url, api_key=server.token) as client:
         client.registry.create_group("bench", "fast")
@@ -164,17 +165,41 @@ def mlgov_rates(
     found = httpx.get(f"{server.url}/api/v1/accounts/bench/model-versions", params=query,
                       headers=headers).json()["items"]  # fmt: skip
     assert len(found) == min(SEARCH_PAGE, -(-versions // 10)), len(found)
-
-    json_body = json.dumps(body).encode()
     calls = {
         "search": Call(f"/api/v1/accounts/bench/model-versions?{urlencode(query)}"),
-        "write": Call(f"{group}/versions", "POST", json_body, "application/json"),
+        "write": Call(f"{group}/versions", "POST", json.dumps(body).encode(), "application/json"),
         "read": Call(f"{group}/versions/1"),
     }
-    return {
-        op: row("mlgov", label, timed(server.url, headers, clients, seconds, calls[op]))
-        for op, label in OPERATIONS
-    }, seeded
+    return Target("mlgov", server.url, headers, calls, seeded)
+
+
+def interleaved(
+    targets: list[Target], op: str, clients: int, seconds: float, rounds: int
+) -> list[list[Result]]:
+    """``rounds`` rounds of ``op`` against each target in turn, the order reversed every other
+    round: the results of each target, by round.
+
+    These VMs change speed within a run (the yardstick has read 0.55 s at the start of a run and
+    0.33 s at its end), and measuring one system after the other charged that drift to one of
+    them; side by side, each round compares the two at the same moment.
+    """
+    results: list[list[Result]] = [[] for _ in targets]
+    for round_ in range(rounds):
+        order = range(len(targets)) if round_ % 2 == 0 else reversed(range(len(targets)))
+        for i in order:
+            target = targets[i]
+            results[i].append(
+                load(target.url, [target.calls[op]], headers=target.headers,
+                     connections=clients, seconds=seconds / rounds, warmup=0.5)
+            )  # fmt: skip
+    return results
+
+
+def row(system: str, operation: str, results: list[Result]) -> str:
+    rate = sum(r.requests for r in results) / sum(r.seconds for r in results)
+    p50 = statistics.median(r.p50_ms for r in results)
+    p99 = statistics.median(r.p99_ms for r in results)
+    return f"| {system:<7} | {operation:<22} | {rate:>8.0f} | {p50:>7.1f} | {p99:>7.1f} |"
 
 
 def ensure_mlflow() -> Path | None:
@@ -193,12 +218,14 @@ def ensure_mlflow() -> Path | None:
     return MLFLOW_VENV / "bin" / "mlflow"
 
 
-def mlflow_rates(
-    clients: int, seconds: float, versions: int
-) -> tuple[dict[str, tuple[str, float]], float] | None:
+@contextmanager
+def mlflow_target(clients: int, versions: int) -> Iterator[Target | None]:
+    """MLflow's tracking server (SQLite backend, one worker), seeded as mlgov is; None when it
+    cannot be installed or started."""
     executable = ensure_mlflow()
     if executable is None:
-        return None
+        yield None
+        return
     home = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -221,7 +248,8 @@ def mlflow_rates(
                 pass
             time.sleep(0.1)
         else:
-            return None
+            yield None
+            return
         for name in ("fast", "search"):
             created = httpx.post(f"{url}{api}/registered-models/create", json={"name": name})
             created.raise_for_status()
@@ -248,10 +276,7 @@ def mlflow_rates(
             ),
             "read": Call(f"{api}/model-versions/get?name=fast&version=1"),
         }  # fmt: skip
-        return {
-            op: row("MLflow", label, timed(url, {}, clients, seconds, calls[op]))
-            for op, label in OPERATIONS
-        }, seeded
+        yield Target("MLflow", url, {}, calls, seeded)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -265,6 +290,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--versions", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args()
     yardstick = Yardstick()
@@ -274,30 +300,43 @@ def main() -> None:
             print("\n".join(artifact_round_trip(server, args.artifact_mb)))
     # A fresh server for the rates: a gigabyte just streamed through leaves the page cache and
     # the blob store in a state no steady server is in (it cost the rates about a fifth).
-    with running_server() as server:
-        ours, our_seed = mlgov_rates(server, args.clients, args.seconds, args.versions)
-    measured = None if args.skip_mlflow else mlflow_rates(args.clients, args.seconds, args.versions)
-    theirs, their_seed = measured if measured else (None, None)
+    with ExitStack() as stack:
+        server = stack.enter_context(running_server())
+        targets = [mlgov_target(server, args.clients, args.versions)]
+        if not args.skip_mlflow:
+            theirs = stack.enter_context(mlflow_target(args.clients, args.versions))
+            if theirs is not None:
+                targets.append(theirs)
+        results = {
+            op: interleaved(targets, op, args.clients, args.seconds, args.rounds)
+            for op, _label in OPERATIONS
+        }
     matches = min(SEARCH_PAGE, -(-args.versions // 10))
     print(
         f"\nregistry API, one server process each on SQLite, {args.clients} concurrent clients, "
-        f"{args.seconds:.0f} s per operation, load from {driver()}; search: the {matches} "
-        f"tier=gold versions among {args.versions:,} versions of one group, one page\n"
+        f"{args.seconds:.0f} s per operation and system in {args.rounds} rounds, the systems "
+        f"taking turns; load from {driver()}; search: the {matches} tier=gold versions among "
+        f"{args.versions:,} versions of one group, one page\n"
     )
-    print(f"seeding {args.versions:,} versions: mlgov {our_seed:.1f} s", end="")
-    print(f", MLflow {their_seed:.1f} s\n" if their_seed is not None else "\n")
+    seeding = ", ".join(f"{t.system} {t.seeded_s:.1f} s" for t in targets)
+    print(f"seeding {args.versions:,} versions: {seeding}\n")
     print("| system  | operation              |    req/s |  p50 ms |  p99 ms |")
     print("|---------|------------------------|----------|---------|---------|")
-    for op, _label in OPERATIONS:
-        print(ours[op][0])
-        if theirs:
-            print(theirs[op][0])
-    if theirs:
+    for op, label in OPERATIONS:
+        for target, by_round in zip(targets, results[op], strict=True):
+            print(row(target.system, label, by_round))
+    if len(targets) == 2:
         print(f"\ngoal (DESIGN.md section 7): at least {GOAL:.0f}x MLflow on each operation")
+        print("ratio: the median of the rounds' ratios (each round measures both systems)")
         for op, _label in OPERATIONS:
-            ratio = ours[op][1] / theirs[op][1]
+            ours, theirs_ = results[op]
+            ratios = sorted(a.rate / b.rate for a, b in zip(ours, theirs_, strict=True))
+            ratio = statistics.median(ratios)
             verdict = "met" if ratio >= GOAL else "NOT met"
-            print(f"mlgov / MLflow, {op}: {ratio:.1f}x ({verdict})")
+            print(
+                f"mlgov / MLflow, {op}: {ratio:.1f}x ({verdict}); rounds "
+                f"{', '.join(f'{r:.1f}' for r in ratios)}"
+            )
     elif not args.skip_mlflow:
         print("MLflow could not be installed or started; its rows are missing")
 
