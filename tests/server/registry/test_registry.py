@@ -107,6 +107,26 @@ def pages(http: TestClient, token: str, **params: Any) -> list[list[int]]:
     raise AssertionError("pagination did not end")
 
 
+def test_describe_answers_as_registration_and_a_listing_and_names_what_is_missing(
+    team: Team,
+) -> None:
+    created = register(
+        team.scientist, lineage=LINEAGE, tags={"stage": "candidate"}, parameters={"depth": 6}
+    )
+    reg = team.scientist.registry
+    described = reg.get_version("fraud-dev", "fraud", 1)
+    assert described == created  # a plain row answers as the registration's ORM object did
+    assert [described] == list(reg.list_versions("fraud-dev", "fraud"))
+    reg.set_alias("fraud-dev", "fraud", "champion", 1)
+    assert reg.get_version("fraud-dev", "fraud", 1)["aliases"] == ["champion"]
+    with pytest.raises(NotFound) as no_version:
+        reg.get_version("fraud-dev", "fraud", 2)
+    assert no_version.value.code == "MODEL_VERSION_NOT_FOUND"
+    with pytest.raises(NotFound) as no_group:
+        reg.get_version("fraud-dev", "fraud-nope", 1)
+    assert no_group.value.code == "MODEL_GROUP_NOT_FOUND"
+
+
 def test_tag_filter_finds_matches_beyond_the_first_page(
     team: Team, http: TestClient, admin_token: str
 ) -> None:

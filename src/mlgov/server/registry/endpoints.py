@@ -197,8 +197,8 @@ def search_versions(
 
 @router.read(VERSION, action="registry:DescribeModelVersion", shared_by=SHARED_READ)
 def describe_version(request: Request, group: str, version: int) -> schemas.ModelVersion:
-    found, row = _version(request, group, version)
-    return _version_out(request, row, found.name)
+    ctx = _ctx(request)
+    return _view_out(service.describe_version(ctx.session, ctx.account_id or "", group, version))
 
 
 @router.patch(VERSION, action="registry:UpdateModelVersion")

@@ -48,6 +48,16 @@ _GROUP_FOR_UPDATE = _GROUP.with_for_update()
 _VERSION = select(ModelVersion).where(
     ModelVersion.group_id == bindparam("group_id"), ModelVersion.version == bindparam("number")
 )
+# A describe by the names in its path, as a plain row: one statement, and no ORM instances.
+_VERSION_ROW = (
+    select(*VERSION_COLUMNS)
+    .join(ModelGroup, ModelGroup.id == ModelVersion.group_id)
+    .where(
+        ModelGroup.account_id == bindparam("account_id"),
+        ModelGroup.name == bindparam("name"),
+        ModelVersion.version == bindparam("number"),
+    )
+)
 _ARTIFACT = select(AccountArtifact.sha256, AccountArtifact.size).where(
     AccountArtifact.account_id == bindparam("account_id"),
     AccountArtifact.sha256 == bindparam("sha256"),
@@ -140,6 +150,10 @@ class RegistryRepository:
     def version(self, group_id: str, number: int) -> ModelVersion | None:
         found = self.session.execute(_VERSION, {"group_id": group_id, "number": number})
         return found.scalar_one_or_none()
+
+    def version_row(self, account_id: str, group_name: str, number: int) -> Row[Any] | None:
+        params = {"account_id": account_id, "name": group_name, "number": number}
+        return self.session.execute(_VERSION_ROW, params).first()
 
     def version_by_id(self, version_id: str) -> ModelVersion | None:
         return self.session.get(ModelVersion, version_id)

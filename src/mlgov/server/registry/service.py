@@ -241,6 +241,20 @@ def describe(session: Session, versions: Sequence[ModelVersion | Row[Any]]) -> l
     return [VersionView(v, names[v.group_id], aliases.get(v.id, [])) for v in versions]
 
 
+def describe_version(
+    session: Session, account_id: str, group_name: str, number: int
+) -> VersionView:
+    """A version by its group's name and its number, for reading only (a plain row)."""
+    repo = RegistryRepository(session)
+    row = repo.version_row(account_id, group_name, number)
+    if row is None:
+        # Not there: the lookups one by one say which is missing (the 404's code). A version
+        # registered in between is simply described.
+        found = get_version(session, get_group(session, account_id, group_name), number)
+        return describe_one(session, found, group_name)
+    return VersionView(row, group_name, repo.aliases_of([row.id]).get(row.id, []))
+
+
 def describe_one(
     session: Session, version: ModelVersion, group_name: str, *, created: bool = False
 ) -> VersionView:
