@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Row,
     Select,
     String,
@@ -67,6 +68,12 @@ _ALIASES_OF = (
     .where(ModelAlias.version_id.in_(bindparam("version_ids", expanding=True)))
     .order_by(ModelAlias.name)
 )
+# One version's: an expanding IN rewrites its SQL text on every execution.
+_ALIASES_OF_ONE = (
+    select(ModelAlias.version_id, ModelAlias.name)
+    .where(ModelAlias.version_id == bindparam("version_id"))
+    .order_by(ModelAlias.name)
+)
 
 _GROUP_NAMES = select(ModelGroup.id, ModelGroup.name).where(
     ModelGroup.id.in_(bindparam("group_ids", expanding=True))
@@ -120,6 +127,12 @@ class RegistryRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def _core(self) -> Connection:
+        """The session's connection, for plain rows: the ORM's steps around a statement add
+        nothing to a read of a few columns. Flushed first, as the session's own reads are."""
+        self.session.flush()
+        return self.session.connection()
+
     def add(self, row: object) -> None:
         self.session.add(row)
         self.session.flush()
@@ -153,7 +166,7 @@ class RegistryRepository:
 
     def version_row(self, account_id: str, group_name: str, number: int) -> Row[Any] | None:
         params = {"account_id": account_id, "name": group_name, "number": number}
-        return self.session.execute(_VERSION_ROW, params).first()
+        return self._core().execute(_VERSION_ROW, params).first()
 
     def version_by_id(self, version_id: str) -> ModelVersion | None:
         return self.session.get(ModelVersion, version_id)
@@ -216,7 +229,12 @@ class RegistryRepository:
         found: dict[str, list[str]] = {}
         if not version_ids:
             return found
-        rows = self.session.execute(_ALIASES_OF, {"version_ids": list(set(version_ids))})
+        connection = self._core()
+        ids = set(version_ids)
+        if len(ids) == 1:
+            rows = connection.execute(_ALIASES_OF_ONE, {"version_id": next(iter(ids))})
+        else:
+            rows = connection.execute(_ALIASES_OF, {"version_ids": list(ids)})
         for version_id, name in rows:
             found.setdefault(version_id, []).append(name)
         return found
