@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -35,6 +37,18 @@ def test_every_body_route_rejects_bad_bodies(app: FastAPI, admin, admin_token: s
             method, path, content=b'{"name": ', headers={**auth, "content-type": "application/json"}
         )
         assert _error(malformed)["code"] == "MALFORMED_REQUEST_BODY", route.path
+
+        # Python's parser takes NaN and Infinity; JSON (and PostgreSQL's JSONB) does not.
+        for constant in ("NaN", "-Infinity"):
+            not_json = http.request(
+                method,
+                path,
+                content=json.dumps({**good, "x": 1.5}).replace("1.5", constant).encode(),
+                headers={**auth, "content-type": "application/json"},
+            )
+            error = _error(not_json)
+            assert error["code"] == "MALFORMED_REQUEST_BODY", (route.path, error)
+            assert constant.lstrip("-") in error["message"], error
 
         wrong_type = http.request(method, path, json=["not", "an", "object"], headers=auth)
         assert _error(wrong_type)["code"] == "INVALID_REQUEST", route.path

@@ -127,6 +127,22 @@ def test_describe_answers_as_registration_and_a_listing_and_names_what_is_missin
     assert no_group.value.code == "MODEL_GROUP_NOT_FOUND"
 
 
+def test_a_metric_that_is_not_a_json_number_is_refused_before_it_is_stored(
+    team: Team, http: TestClient, admin_token: str
+) -> None:
+    team.scientist.registry.create_group("fraud-dev", "fraud")
+    sha = team.scientist.registry.upload_artifact("fraud-dev", ARTIFACT)["sha256"]
+    body = f'{{"flavor": "sklearn", "artifact_sha256": "{sha}", "metrics": {{"auc": NaN}}}}'
+    answer = http.post(
+        "/api/v1/accounts/fraud-dev/model-groups/fraud/versions",
+        content=body.encode(),
+        headers={"authorization": f"Bearer {admin_token}", "content-type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text  # was a 500 on PostgreSQL, NaN text on SQLite
+    assert answer.json()["error"]["code"] == "MALFORMED_REQUEST_BODY"
+    assert list(team.scientist.registry.list_versions("fraud-dev", "fraud")) == []
+
+
 def test_tag_filter_finds_matches_beyond_the_first_page(
     team: Team, http: TestClient, admin_token: str
 ) -> None:

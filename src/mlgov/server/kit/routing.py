@@ -119,6 +119,24 @@ def _offloaded(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     return offloaded_endpoint
 
 
+def _refuse_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a JSON value; send a number or null", name, 0)
+
+
+class GovernedRequest(Request):
+    """A call's request, whose JSON body is JSON as RFC 8259 has it.
+
+    Python's parser also takes ``NaN`` and ``Infinity``. No stored document may hold them:
+    PostgreSQL's JSONB refuses them (a 500, after the call had been accepted) and SQLite kept them
+    as text that standard JSON readers refuse. The body is refused instead, as malformed (400).
+    """
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_constant=_refuse_constant)
+        return self._json
+
+
 def infer_scope(path: str) -> Scope:
     for marker, scope in PATH_SCOPES:
         if marker in path:
@@ -170,6 +188,7 @@ class AuditedRoute(APIRoute):
         from mlgov.server.kit import idempotency  # it builds on this module's Replay
 
         async def audited_handler(request: Request) -> Response:
+            request = GovernedRequest(request.scope, request.receive)
             runtime: Runtime = request.app.state.runtime
             request.state.data_body = data_body
             if streams_body:
