@@ -41,9 +41,9 @@ read_json = pydantic_core.from_json
 
 
 def write_json(value: Any) -> str:
-    """Python values into JSON columns, in pydantic-core's serializer: an alarm round writes one
-    history document for each of thousands of transitions, in a third of the standard library's
-    time."""
+    """Python values into JSON columns (and other stored JSON text, such as an alarm's reason
+    data), in pydantic-core's serializer: an alarm round writes a history document and reason data
+    for each of thousands of transitions, in a third of the standard library's time."""
     return pydantic_core.to_json(value).decode()
 
 

@@ -74,7 +74,6 @@ _ALIASES_OF_ONE = (
     .where(ModelAlias.version_id == bindparam("version_id"))
     .order_by(ModelAlias.name)
 )
-
 _GROUP_NAMES = select(ModelGroup.id, ModelGroup.name).where(
     ModelGroup.id.in_(bindparam("group_ids", expanding=True))
 )
