@@ -238,3 +238,66 @@ def test_clean_plain_batches_take_the_fast_path() -> None:
         for i in range(50)
     ]  # fmt: skip
     assert batch._decode_simple("NS", data) is not None
+
+
+_alike_stamps = st.builds(
+    lambda moments, zone, digits: [
+        m.replace(microsecond=0).isoformat()
+        + (f".{m.microsecond:06d}"[: digits + 1] if digits else "")
+        + zone
+        for m in moments
+    ],
+    st.lists(
+        # Where microseconds since 1970 fit a double exactly (as on the general path); the
+        # bounds of hypothesis's datetimes are naive.
+        st.datetimes(min_value=datetime(1700, 1, 1), max_value=datetime(2250, 1, 1)),  # noqa: DTZ001
+        min_size=1,
+        max_size=20,
+    ),
+    st.sampled_from(["Z", "+00:00", "-05:30", "+23:59", "+14:00"]),
+    st.integers(0, 6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_alike_stamps)
+def test_stamps_written_alike_parse_as_datetime_reads_them(stamps: list[str]) -> None:
+    expected = [datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() for s in stamps]
+    alike = batch._parse_alike(stamps)
+    assert alike is not None
+    assert alike.tolist() == expected
+    assert batch.parse_timestamps(stamps).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        ["2026-11-22T11:59:00Z", "2026-11-22T11:59:00+00:00"],  # two zone forms
+        ["2026-11-22T11:59:00+01:00", "2026-11-22T11:59:00+02:00"],  # two offsets
+        ["2026-11-22T11:59:00.5Z", "2026-11-22T11:59:00.25Z"],  # two widths
+        ["2026-11-22T11:59:00.12", "Z2026-11-22T11:59:00.1Z"],  # alike only when run together
+        ["2026-11-22T11:59:00Z", "2026-11-22t11:59:00Z"],
+        ["2026-11-22T11:59:00Z", "2026-11-22T11:5a:00Z"],
+        ["2026-11-22T11:59:00Z", "2026-11-22T11:59:0\u00e9Z"],
+        ["0000-11-22T11:59:00Z"],
+        ["2026-11-22T11:59:00.1234567Z"],
+        ["2026-11-22T11:59:00.Z"],
+    ],
+)
+def test_stamps_not_alike_are_left_to_the_general_path(stamps: list[str]) -> None:
+    assert batch._parse_alike(stamps) is None
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2026-02-29T00:00:00Z", "2026-11-22T24:00:00Z", "2026-11-22T11:59:60+01:00"]
+)
+def test_out_of_range_fields_written_alike_are_refused(stamp: str) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        batch._parse_alike([stamp, stamp])
+    datum = {"metric_name": "m", "value": 1, "timestamp": stamp}
+    assert batch.decode({"namespace": "NS", "metric_data": [datum]}) is None
+
+
+def test_an_offset_out_of_range_written_alike_is_refused() -> None:
+    with pytest.raises(batch._Unsure):
+        batch._parse_alike(["2026-11-22T11:59:00+24:00"])

@@ -9,14 +9,13 @@ from typing import Annotated, Any
 
 import pydantic_core
 from fastapi import Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
 from mlgov.server.kit.pagination import Page, PageRequest, next_token, page_request
-from mlgov.server.kit.routing import prepared
+from mlgov.server.kit.routing import offload, prepared
 from mlgov.server.metrics import batch as batches
 from mlgov.server.metrics import schemas, service
 
@@ -121,7 +120,10 @@ async def put_metric_data(request: Request) -> schemas.PutMetricDataResult:
     """
     ctx, account_id = _ctx(request)
     data: batches.Batch = prepared(request)  # decoded before the call queued (kit.routing)
-    return await run_in_threadpool(service.ingest, ctx.session, account_id, data)
+    result: schemas.PutMetricDataResult = await offload(
+        service.ingest, ctx.session, account_id, data
+    )
+    return result
 
 
 @router.post(METRICS + "/statistics", action="metrics:GetMetricStatistics")
