@@ -92,11 +92,17 @@ def _script(calls: Sequence[Call], headers: dict[str, str]) -> str:
             sent["Content-Type"] = call.content_type
         header_table = ", ".join(f'["{k}"] = {_lua_string(v.encode())}' for k, v in sent.items())
         body = _lua_string(call.body) if call.body else "nil"
+        unique = "true" if UNIQUE.encode() in call.body else "false"
         entries.append(
-            f'  {{"{call.method}", {_lua_string(call.path.encode())}, {{{header_table}}}, {body}}}'
+            f'  {{"{call.method}", {_lua_string(call.path.encode())}, {{{header_table}}}, {body}, '
+            f"{unique}}}"
         )
+    # A request without the marker is the same bytes every time: formatted once per thread, so
+    # that the load generator spends its share of the cores on sending, not on copying bodies
+    # (for 100 kB bodies, formatting each request anew cost wrk about 2 ms of CPU a request).
     return (
         "local calls = {\n" + ",\n".join(entries) + "\n}\n"
+        "local formatted = {}\n"
         "local next_call, sent = 0, 0\n"
         "local threads = 0\n"
         "function setup(thread)\n"
@@ -107,9 +113,16 @@ def _script(calls: Sequence[Call], headers: dict[str, str]) -> str:
         "  next_call = next_call % #calls + 1\n"
         "  sent = sent + 1\n"
         "  local c = calls[next_call]\n"
-        "  local body = c[4]\n"
-        f'  if body then body = (string.gsub(body, "{UNIQUE}", tid .. "-" .. sent)) end\n'
-        "  return wrk.format(c[1], c[2], c[3], body)\n"
+        "  if c[5] then\n"
+        f'    local body = (string.gsub(c[4], "{UNIQUE}", tid .. "-" .. sent))\n'
+        "    return wrk.format(c[1], c[2], c[3], body)\n"
+        "  end\n"
+        "  local request = formatted[next_call]\n"
+        "  if not request then\n"
+        "    request = wrk.format(c[1], c[2], c[3], c[4])\n"
+        "    formatted[next_call] = request\n"
+        "  end\n"
+        "  return request\n"
         "end\n"
     )
 
