@@ -16,7 +16,7 @@ from mlgov.server import api
 from mlgov.server.api import api_routes
 from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import Scope, context_of
-from mlgov.server.kit.routing import API_PREFIX, AuditedRoute, Router
+from mlgov.server.kit.routing import API_PREFIX, AuditedRoute, Router, prepared
 
 
 async def loop_thread() -> int:
@@ -35,6 +35,26 @@ def short_call(loop: LoopThread) -> dict[str, bool]:
 @router.read("/long", action="test:Long", scope=Scope.ANY, long_running=True)
 def long_call(loop: LoopThread) -> dict[str, bool]:
     return {"on_the_loop": threading.get_ident() == loop}
+
+
+def _thread_of_prepare(_request: Request, _body: bytes) -> int:
+    return threading.get_ident()
+
+
+@router.post("/prepared", action="test:Prepared", scope=Scope.ANY, prepare=_thread_of_prepare)
+def prepared_call(request: Request, loop: LoopThread) -> dict[str, bool]:
+    return {"prepared_on_the_loop": prepared(request) == loop}
+
+
+@router.post(
+    "/prepared-long",
+    action="test:PreparedLong",
+    scope=Scope.ANY,
+    prepare=_thread_of_prepare,
+    long_running=True,
+)
+def prepared_long_call(request: Request, loop: LoopThread) -> dict[str, bool]:
+    return {"prepared_on_the_loop": prepared(request) == loop}
 
 
 effects: list[bool] = []  # for each after-commit effect that ran: whether on the loop's thread
@@ -74,6 +94,21 @@ def test_a_long_running_call_runs_in_a_worker_thread_on_every_store(http: TestCl
     answer = http.get("/threads/long")
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"on_the_loop": False}
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_call_prepares_its_body_where_the_call_runs(
+    app: FastAPI, http: TestClient, processes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With one process the body is prepared before the call queues, with several once it is
+    # admitted; either way on the loop where the call runs there, never in a thread of its own.
+    monkeypatch.setattr(app.state.runtime.settings.server, "processes", processes)
+    answer = http.post("/threads/prepared", content=b"{}")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"prepared_on_the_loop": app.state.runtime.serializes_writes}
+    answer = http.post("/threads/prepared-long", content=b"{}")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"prepared_on_the_loop": False}
 
 
 def test_an_offloaded_endpoint_keeps_its_signature_for_the_openapi_document() -> None:

@@ -210,10 +210,10 @@ class AuditedRoute(APIRoute):
             in_turn = runtime.settings.server.processes > 1
             loop_runs_call = runtime.serializes_writes and not long_running
             if not in_turn:
-                await _prepare(request, body, body_error, in_thread=not loop_runs_call)
+                await _prepare(request, body, body_error, on_the_loop=loop_runs_call)
             async with runtime.call_gate():
                 if in_turn:
-                    await _prepare(request, body, body_error, in_thread=not loop_runs_call)
+                    await _prepare(request, body, body_error, on_the_loop=loop_runs_call)
                 on_the_loop = _ON_THE_LOOP.set(loop_runs_call)
                 try:
                     return await unit_of_work(request, runtime, body, body_error)
@@ -221,13 +221,13 @@ class AuditedRoute(APIRoute):
                     _ON_THE_LOOP.reset(on_the_loop)
 
         async def _prepare(
-            request: Request, body: bytes, body_error: Exception | None, *, in_thread: bool
+            request: Request, body: bytes, body_error: Exception | None, *, on_the_loop: bool
         ) -> None:
             if prepare is not None and body_error is None:
-                if in_thread:
-                    outcome = await run_in_threadpool(Prepared.of, prepare, request, body)
-                else:
+                if on_the_loop:
                     outcome = Prepared.of(prepare, request, body)
+                else:
+                    outcome = await run_in_threadpool(Prepared.of, prepare, request, body)
                 request.state.prepared = outcome
 
         async def unit_of_work(

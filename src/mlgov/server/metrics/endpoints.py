@@ -119,7 +119,7 @@ async def put_metric_data(request: Request) -> schemas.PutMetricDataResult:
     A data route: the audit record keeps the body's size and type, not the datapoints.
     """
     ctx, account_id = _ctx(request)
-    data: batches.Batch = prepared(request)  # decoded before the call queued (kit.routing)
+    data: batches.Batch = prepared(request)  # decoded by the route's prepare step (kit.routing)
     result: schemas.PutMetricDataResult = await offload(
         service.ingest, ctx.session, account_id, data
     )
