@@ -32,7 +32,7 @@ def test_events_exist_only_if_their_transaction_commits(app: FastAPI) -> None:
         )
     with factory() as session:
         rows = outbox.pending(session)
-    assert [row.event_id for row in rows] == [kept.id]
+    assert [row.event_id for row in rows] == [kept]
     envelope = json.loads(rows[0].body)
     assert envelope["detail-type"] == "Kept" and envelope["version"] == "0"
     assert set(envelope) == {

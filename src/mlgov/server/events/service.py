@@ -152,7 +152,7 @@ def _put_one(
         get_bus(session, account_id, bus_name)
     except NotFound as exc:
         return schemas.PutEventsResultEntry(error_code=str(exc.code), error_message=exc.message)
-    event = outbox.emit(
+    event_id = outbox.emit(
         session,
         account_id=account_id,
         source=entry.source,
@@ -162,7 +162,7 @@ def _put_one(
         time=entry.time,
         bus=None if bus_name == DEFAULT_BUS else bus_name,
     )
-    return schemas.PutEventsResultEntry(event_id=event.id)
+    return schemas.PutEventsResultEntry(event_id=event_id)
 
 
 def test_pattern(data: schemas.TestPatternRequest) -> bool:

@@ -54,27 +54,6 @@ class NewEvent:
     bus: str | None = None
 
 
-def _row(new: NewEvent) -> tuple[Event, dict[str, Any]]:
-    event = Event(
-        id=new_uuid(),
-        detail_type=new.detail_type,
-        source=new.source,
-        account=new.account_id,
-        time=new.time or utc_now(),
-        resources=new.resources or [],
-        detail=new.detail,
-    )
-    return event, {
-        "event_id": event.id,
-        "account_id": new.account_id,
-        "source": new.source,
-        "detail_type": new.detail_type,
-        "event_time": event.time,
-        "body": envelope_json(event.envelope()),
-        "bus_name": new.bus,
-    }
-
-
 def emit(
     session: Session,
     *,
@@ -85,11 +64,15 @@ def emit(
     resources: list[str] | None = None,
     time: datetime | None = None,
     bus: str | None = None,
-) -> Event:
-    """Write one event into the caller's transaction; it is visible only if that commits."""
-    event, row = _row(NewEvent(account_id, source, detail_type, detail, resources, time, bus))
-    session.add(OutboxEvent(**row))
-    return event
+) -> str:
+    """Write one event into the caller's transaction; it is visible only if that commits.
+    Returns the event's id.
+
+    The row goes in at once, through the driver as :func:`emit_many` writes it: through the ORM
+    (a model, then a flush) one event cost about 0.3 ms, a tenth of a model registration.
+    """
+    new = NewEvent(account_id, source, detail_type, detail, resources, time, bus)
+    return emit_many(session, [new])[0]
 
 
 def envelope_json(envelope: dict[str, Any]) -> str:
