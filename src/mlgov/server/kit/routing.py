@@ -89,8 +89,8 @@ _ON_THE_LOOP: ContextVar[bool] = ContextVar("mlgov_call_on_the_loop", default=Fa
 
 
 async def offload(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking step of a call (the endpoint, the commit): on the event loop itself where
-    the call runs there, otherwise in a worker thread.
+    """Run a blocking step of a call (preparing its body, the endpoint, the commit): on the event
+    loop itself where the call runs there, otherwise in a worker thread.
 
     On SQLite a process runs its calls one at a time (``Runtime.call_gate``), so a thread buys a
     call nothing but the hand-offs: waking a worker and the loop again, and passing the GIL to and
@@ -208,27 +208,20 @@ class AuditedRoute(APIRoute):
             # prepares there too: a thread only added hand-offs (paired rounds of ingest: 1.18x
             # the datapoints/s with 2 processes, 1.08-1.10x with one).
             in_turn = runtime.settings.server.processes > 1
-            loop_runs_call = runtime.serializes_writes and not long_running
-            if not in_turn:
-                await _prepare(request, body, body_error, on_the_loop=loop_runs_call)
-            async with runtime.call_gate():
-                if in_turn:
-                    await _prepare(request, body, body_error, on_the_loop=loop_runs_call)
-                on_the_loop = _ON_THE_LOOP.set(loop_runs_call)
-                try:
+            on_the_loop = _ON_THE_LOOP.set(runtime.serializes_writes and not long_running)
+            try:
+                if not in_turn:
+                    await _prepare(request, body, body_error)
+                async with runtime.call_gate():
+                    if in_turn:
+                        await _prepare(request, body, body_error)
                     return await unit_of_work(request, runtime, body, body_error)
-                finally:
-                    _ON_THE_LOOP.reset(on_the_loop)
+            finally:
+                _ON_THE_LOOP.reset(on_the_loop)
 
-        async def _prepare(
-            request: Request, body: bytes, body_error: Exception | None, *, on_the_loop: bool
-        ) -> None:
+        async def _prepare(request: Request, body: bytes, body_error: Exception | None) -> None:
             if prepare is not None and body_error is None:
-                if on_the_loop:
-                    outcome = Prepared.of(prepare, request, body)
-                else:
-                    outcome = await run_in_threadpool(Prepared.of, prepare, request, body)
-                request.state.prepared = outcome
+                request.state.prepared = await offload(Prepared.of, prepare, request, body)
 
         async def unit_of_work(
             request: Request, runtime: Runtime, body: bytes, body_error: Exception | None
