@@ -57,8 +57,20 @@ class MetricRollup(Base):
     """
 
     __tablename__ = "metric_rollups"
-    # Alarm evaluation and retention scan one resolution over a time range.
-    __table_args__ = (Index("ix_metric_rollups_resolution_bucket", "resolution", "bucket"),)
+    # Alarm evaluation and retention scan one resolution over a time range; alarm evaluation
+    # reads the statistics of every metric's recent minutes, from this index alone.
+    __table_args__ = (
+        Index(
+            "ix_metric_rollups_window",
+            "resolution",
+            "bucket",
+            "metric_id",
+            "sample_count",
+            "sum",
+            "minimum",
+            "maximum",
+        ),
+    )
 
     metric_id: Mapped[int] = mapped_column(
         ForeignKey("metrics.id", ondelete="CASCADE"), primary_key=True
