@@ -117,6 +117,7 @@ INVALID_OR_UNUSUAL = [
         "statistic_values": {"sample_count": 0, "sum": 1, "minimum": 1, "maximum": 1},
     },
     {"metric_name": "m", "value": 1, "storage_resolution": 60.0},
+    {"metric_name": "m", "value": 1, "timestamp": ""},
 ]
 
 
@@ -179,6 +180,7 @@ _STAMPS = [
     "2026-11-21T23:00:00.123456-05:00",
     "2026-11-22T12:00:00",  # no offset: the models refuse it
     "2026-02-30T12:00:00Z",  # no such day
+    "",
 ]
 _plain_datum = st.fixed_dictionaries(
     {
@@ -282,6 +284,8 @@ def test_stamps_written_alike_parse_as_datetime_reads_them(stamps: list[str]) ->
         ["0000-11-22T11:59:00Z"],
         ["2026-11-22T11:59:00.1234567Z"],
         ["2026-11-22T11:59:00.Z"],
+        [""],
+        ["", "2026-11-22T11:59:00Z"],
     ],
 )
 def test_stamps_not_alike_are_left_to_the_general_path(stamps: list[str]) -> None:

@@ -192,6 +192,7 @@ def _error(admin: Client, account: str, datum: dict, index: int = 1) -> InvalidR
     ("datum", "words"),
     [
         ({"metric_name": "m", "value": 1, "timestamp": "2001-01-01T00:00:00Z"}, "window"),
+        ({"metric_name": "m", "value": 1, "timestamp": ""}, "timestamp"),
         ({"metric_name": "m"}, "exactly one"),
         ({"metric_name": "m", "value": 1, "values": [1]}, "exactly one"),
         ({"metric_name": "m", "values": [1, 2], "counts": [1]}, "counts has 1"),

@@ -369,6 +369,8 @@ def _parse_alike(stamps: list[str]) -> np.ndarray | None:
     """
     first = stamps[0]
     width = len(first)
+    if not width:
+        return None  # not a time at all: the general path refuses it, naming the datum
     zone = first[-1] if first[-1] == "Z" else first[-6:]
     local = width - len(zone)
     if not (local == 19 or 21 <= local <= 26) or not _ZONE.fullmatch(zone):
