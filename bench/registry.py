@@ -219,9 +219,9 @@ def ensure_mlflow() -> Path | None:
 
 
 @contextmanager
-def mlflow_target(clients: int, versions: int) -> Iterator[Target | None]:
-    """MLflow's tracking server (SQLite backend, one worker), seeded as mlgov is; None when it
-    cannot be installed or started."""
+def mlflow_target(clients: int, versions: int, workers: int = 1) -> Iterator[Target | None]:
+    """MLflow's tracking server (SQLite backend, ``workers`` worker processes), seeded as mlgov
+    is; None when it cannot be installed or started."""
     executable = ensure_mlflow()
     if executable is None:
         yield None
@@ -232,7 +232,7 @@ def mlflow_target(clients: int, versions: int) -> Iterator[Target | None]:
     process = subprocess.Popen(
         [
             str(executable), "server", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", "1",
+            "--workers", str(workers),
             "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
             "--default-artifact-root", str(home / "artifacts"),
         ],
@@ -292,6 +292,8 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--processes", type=int, default=1, help="mlgov API processes")
+    parser.add_argument("--mlflow-workers", type=int, default=1, help="MLflow worker processes")
     args = parser.parse_args()
     yardstick = Yardstick()
 
@@ -301,10 +303,10 @@ def main() -> None:
     # A fresh server for the rates: a gigabyte just streamed through leaves the page cache and
     # the blob store in a state no steady server is in (it cost the rates about a fifth).
     with ExitStack() as stack:
-        server = stack.enter_context(running_server())
+        server = stack.enter_context(running_server(processes=args.processes))
         targets = [mlgov_target(server, args.clients, args.versions)]
         if not args.skip_mlflow:
-            theirs = stack.enter_context(mlflow_target(args.clients, args.versions))
+            theirs = stack.enter_context(mlflow_target(args.clients, args.versions, args.mlflow_workers))
             if theirs is not None:
                 targets.append(theirs)
         results = {
@@ -313,7 +315,8 @@ def main() -> None:
         }
     matches = min(SEARCH_PAGE, -(-args.versions // 10))
     print(
-        f"\nregistry API, one server process each on SQLite, {args.clients} concurrent clients, "
+        f"\nregistry API on SQLite, mlgov {args.processes} process(es), MLflow "
+        f"{args.mlflow_workers} worker(s), {args.clients} concurrent clients, "
         f"{args.seconds:.0f} s per operation and system in {args.rounds} rounds, the systems "
         f"taking turns; load from {driver()}; search: the {matches} tier=gold versions among "
         f"{args.versions:,} versions of one group, one page\n"
