@@ -306,7 +306,8 @@ def main() -> None:
         server = stack.enter_context(running_server(processes=args.processes))
         targets = [mlgov_target(server, args.clients, args.versions)]
         if not args.skip_mlflow:
-            theirs = stack.enter_context(mlflow_target(args.clients, args.versions, args.mlflow_workers))
+            mlflow = mlflow_target(args.clients, args.versions, args.mlflow_workers)
+            theirs = stack.enter_context(mlflow)
             if theirs is not None:
                 targets.append(theirs)
         results = {

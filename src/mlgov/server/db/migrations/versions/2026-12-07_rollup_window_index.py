@@ -5,7 +5,7 @@ statistics in the index it reads them from the index alone instead of looking up
 
 Revision ID: 0015
 Revises: 0014
-Create Date: 2026-12-08 00:00:00.000000
+Create Date: 2026-12-07 00:00:00.000000
 """
 
 from __future__ import annotations
