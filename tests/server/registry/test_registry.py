@@ -369,6 +369,48 @@ def test_concurrent_decisions_have_one_winner(app: FastAPI, team: Team, admin_to
     assert final == history[0]["status"]
 
 
+def test_concurrent_registrations_are_numbered_one_after_another(
+    app: FastAPI, team: Team, admin_token: str
+) -> None:
+    register(team.scientist)  # the group, and the artifact uploaded once
+    sha = team.scientist.registry.get_version("fraud-dev", "fraud", 1)["artifact"]["sha256"]
+    headers = {"authorization": f"Bearer {admin_token}"}
+    path = "/api/v1/accounts/fraud-dev/model-groups/fraud/versions"
+
+    def create(n: int) -> tuple[int, int]:
+        http = TestClient(app, raise_server_exceptions=False)
+        body = {"artifact_sha256": sha, "flavor": "sklearn", "tags": {"n": str(n)}}
+        answer = http.post(path, json=body, headers=headers)
+        return answer.status_code, answer.json().get("version", 0)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(create, range(12)))
+    assert {status for status, _ in answers} == {201}, answers
+    assert sorted(number for _, number in answers) == list(range(2, 14))
+    group = team.scientist.registry.get_group("fraud-dev", "fraud")
+    assert group["latest_version"] == 13
+    changes = events(app, "Model Version State Change")
+    assert sorted(e["detail"]["ModelPackageVersion"] for e in changes) == list(range(1, 14))
+
+
+def test_a_refused_registration_takes_no_number(team: Team) -> None:
+    registry = team.scientist.registry
+    sha = register(team.scientist)["artifact"]["sha256"]
+    with pytest.raises(NotFound) as missing:
+        registry.create_version("fraud-dev", "fraud", flavor="sklearn", artifact_sha256="0" * 64)
+    assert missing.value.code == "ARTIFACT_NOT_FOUND"
+    with pytest.raises(NotFound) as no_parent:
+        registry.create_version(
+            "fraud-dev", "fraud", flavor="sklearn", artifact_sha256=sha, parent_version=7
+        )
+    assert no_parent.value.code == "MODEL_VERSION_NOT_FOUND"
+    with pytest.raises(NotFound) as no_group:
+        registry.create_version("fraud-dev", "nope", flavor="sklearn", artifact_sha256=sha)
+    assert no_group.value.code == "MODEL_GROUP_NOT_FOUND"
+    assert team.scientist.registry.get_group("fraud-dev", "fraud")["latest_version"] == 1
+    assert register(team.scientist)["version"] == 2
+
+
 def test_aliases_move_and_protection(team: Team, app: FastAPI) -> None:
     register(team.scientist)
     register(team.scientist)

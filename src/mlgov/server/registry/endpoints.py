@@ -69,7 +69,7 @@ def _versions_out(
 
 
 def _version_out(
-    request: Request, row: ModelVersion, group_name: str, *, created: bool = False
+    request: Request, row: ModelVersion | Row[Any], group_name: str, *, created: bool = False
 ) -> schemas.ModelVersion:
     view = service.describe_one(_ctx(request).session, row, group_name, created=created)
     return _view_out(view)

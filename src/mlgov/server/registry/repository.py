@@ -15,9 +15,11 @@ from sqlalchemy import (
     String,
     bindparam,
     func,
+    insert,
     literal,
     select,
     type_coerce,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -46,6 +48,19 @@ _GROUP = select(ModelGroup).where(
     ModelGroup.account_id == bindparam("account_id"), ModelGroup.name == bindparam("name")
 )
 _GROUP_FOR_UPDATE = _GROUP.with_for_update()
+# A registration numbers its version and locks its group in one statement (on PostgreSQL the
+# row lock holds the group's other registrations back until this one ends), then inserts the
+# version and reads it back as a plain row: through the ORM (a locked read, an instance, a flush
+# of the group and of the version) that was about a fifth of a registration's server time.
+_ALLOCATE_VERSION = (
+    update(ModelGroup)
+    .where(
+        ModelGroup.account_id == bindparam("group_account"),
+        ModelGroup.name == bindparam("group_name"),
+    )
+    .values(latest_version=ModelGroup.latest_version + 1)
+    .returning(ModelGroup.id, ModelGroup.account_id, ModelGroup.name, ModelGroup.latest_version)
+)
 _VERSION = select(ModelVersion).where(
     ModelVersion.group_id == bindparam("group_id"), ModelVersion.version == bindparam("number")
 )
@@ -59,6 +74,7 @@ _VERSION_ROW = (
         ModelVersion.version == bindparam("number"),
     )
 )
+_INSERT_VERSION = insert(ModelVersion).returning(*VERSION_COLUMNS)
 _ARTIFACT = select(AccountArtifact.sha256, AccountArtifact.size).where(
     AccountArtifact.account_id == bindparam("account_id"),
     AccountArtifact.sha256 == bindparam("sha256"),
@@ -138,7 +154,23 @@ class RegistryRepository:
 
     def artifact(self, account_id: str, sha256: str) -> Row[Any] | None:
         """The account's artifact of that hash (``sha256``, ``size``), if it has one."""
-        return self.session.execute(_ARTIFACT, {"account_id": account_id, "sha256": sha256}).first()
+        return self._core().execute(_ARTIFACT, {"account_id": account_id, "sha256": sha256}).first()
+
+    def allocate_version(self, account_id: str, group_name: str) -> Row[Any] | None:
+        """The group's next version number, taken (``id``, ``account_id``, ``name`` and the new
+        ``latest_version``); None when the account has no such group."""
+        params = {"group_account": account_id, "group_name": group_name}
+        found = self._core().execute(_ALLOCATE_VERSION, params).first()
+        if found is not None:
+            # The group may be loaded already (a promotion reads its target group first).
+            loaded = self.session.identity_map.get(self.session.identity_key(ModelGroup, found.id))
+            if loaded is not None:
+                self.session.expire(loaded, ["latest_version"])
+        return found
+
+    def insert_version(self, values: dict[str, Any]) -> Row[Any]:
+        """A new version from the values of all its columns, as a plain row (as listings read)."""
+        return self._core().execute(_INSERT_VERSION, values).one()
 
     def group(self, account_id: str, name: str, *, for_update: bool = False) -> ModelGroup | None:
         query = _GROUP_FOR_UPDATE if for_update else _GROUP

@@ -126,7 +126,7 @@ def list_groups(session: Session, account_id: str, page: PageRequest) -> Sequenc
 # --- versions --------------------------------------------------------------------------------
 
 
-def get_version(session: Session, group: ModelGroup, number: int) -> ModelVersion:
+def get_version(session: Session, group: ModelGroup | Row[Any], number: int) -> ModelVersion:
     version = RegistryRepository(session).version(group.id, number)
     if version is None:
         raise NotFound(
@@ -144,10 +144,14 @@ def create_version(
     data: schemas.ModelVersionCreate,
     *,
     promoted_from: dict[str, Any] | None = None,
-) -> ModelVersion:
+) -> Row[Any]:
+    """A new version of the group, numbered after the group's last; a plain row of its columns.
+
+    The number is taken first, which locks the group: concurrent versions of one group are
+    numbered one after another. A refusal after that rolls the number back with the call.
+    """
     repo = RegistryRepository(session)
-    # Locking the group row numbers concurrent versions of one group one after another.
-    group = repo.group(account_id, group_name, for_update=True)
+    group = repo.allocate_version(account_id, group_name)
     if group is None:
         raise NotFound(
             f"model group {group_name} does not exist", code=ErrorCode.MODEL_GROUP_NOT_FOUND
@@ -161,30 +165,31 @@ def create_version(
     parent_id = None
     if data.parent_version is not None:
         parent_id = get_version(session, group, data.parent_version).id
-    group.latest_version += 1
     now = utc_now()
-    version = ModelVersion(
-        id=new_id("mv"),
-        group_id=group.id,
-        account_id=account_id,
-        version=group.latest_version,
-        description=data.description,
-        flavor=data.flavor.value,
-        signature=data.signature.model_dump(),
-        metrics=dict(data.metrics),
-        parameters=dict(data.parameters),
-        tags=dict(data.tags),
-        lineage=data.lineage.model_dump(exclude_none=True),
-        artifact_sha256=artifact.sha256,
-        artifact_size=artifact.size,
-        parent_version_id=parent_id,
-        promoted_from=promoted_from,
-        approval_status=schemas.ApprovalStatus.PENDING.value,
-        created_by=caller.principal_id,
-        created_at=now,
-        updated_at=now,
+    version = repo.insert_version(
+        {
+            "id": new_id("mv"),
+            "group_id": group.id,
+            "account_id": account_id,
+            "version": group.latest_version,
+            "description": data.description,
+            "flavor": data.flavor.value,
+            "signature": data.signature.model_dump(),
+            "metrics": dict(data.metrics),
+            "parameters": dict(data.parameters),
+            "tags": dict(data.tags),
+            "lineage": data.lineage.model_dump(exclude_none=True),
+            "artifact_sha256": artifact.sha256,
+            "artifact_size": artifact.size,
+            "parent_version_id": parent_id,
+            "promoted_from": promoted_from,
+            "approval_status": schemas.ApprovalStatus.PENDING.value,
+            "created_by": caller.principal_id,
+            "created_at": now,
+            "updated_at": now,
+            "revision": 1,
+        }
     )
-    repo.add(version)
     _version_event(session, group, version, "Created", caller)
     return version
 
@@ -256,7 +261,7 @@ def describe_version(
 
 
 def describe_one(
-    session: Session, version: ModelVersion, group_name: str, *, created: bool = False
+    session: Session, version: ModelVersion | Row[Any], group_name: str, *, created: bool = False
 ) -> VersionView:
     """One version whose group is known; a version just created has no aliases yet."""
     if created:
@@ -267,8 +272,8 @@ def describe_one(
 
 def _version_event(
     session: Session,
-    group: ModelGroup,
-    version: ModelVersion,
+    group: ModelGroup | Row[Any],
+    version: ModelVersion | Row[Any],
     change: str,
     caller: Caller,
     **extra: Any,
@@ -505,7 +510,7 @@ def promote(
     version: ModelVersion,
     caller: Caller,
     data: schemas.Promotion,
-) -> ModelVersion:
+) -> Row[Any]:
     """Copy an Approved version into another account's group, reusing the artifact by hash."""
     if version.approval_status != schemas.ApprovalStatus.APPROVED.value:
         raise PreconditionFailed(

@@ -390,7 +390,7 @@ def register_model(
         comparison_sha256=comparison_sha256,
         comparison_summary=comparison_summary,
     )
-    return version.version
+    return int(version.version)
 
 
 def champion(
