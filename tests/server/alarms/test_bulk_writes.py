@@ -157,39 +157,33 @@ class Colour(StrEnum):
     ],
 )
 def test_emitted_bodies_are_the_event_models_json(app: FastAPI, detail: dict[str, Any]) -> None:
-    # emit and emit_many fill an envelope template instead of validating and dumping the Event
-    # model per event: the bytes must be the model's all the same.
+    # emit and the EventWriter fill an envelope template instead of validating and dumping the
+    # Event model per event: the bytes must be the model's all the same.
     moment = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-    new = outbox.NewEvent(
-        account_id="acct-1",
-        source="mlgov.test",
-        detail_type="Tested",
-        detail=detail,
-        resources=["model/x"],
-        time=moment,
-        bus="audit",
-    )
+    event = ("acct-1", "mlgov.test", "Tested", detail, ["model/x"], moment, "audit")
     with unit_of_work(app.state.runtime.session_factory) as session:
         one = outbox.emit(
             session,
-            account_id=new.account_id,
-            source=new.source,
-            detail_type=new.detail_type,
-            detail=new.detail,
-            resources=new.resources,
-            time=new.time,
-            bus=new.bus,
+            account_id="acct-1",
+            source="mlgov.test",
+            detail_type="Tested",
+            detail=detail,
+            resources=["model/x"],
+            time=moment,
+            bus="audit",
         )
-        many = outbox.emit_many(session, [new, new])
+        writer = outbox.EventWriter(session)
+        many = [writer.add(*event), writer.add(*event)]
+        writer.write()
     with app.state.runtime.session_factory() as session:
         rows = outbox.pending(session)
     assert [row.event_id for row in rows] == [one, *many]
     for row in rows:
         model = Event(
             id=row.event_id,
-            detail_type=new.detail_type,
-            source=new.source,
-            account=new.account_id,
+            detail_type="Tested",
+            source="mlgov.test",
+            account="acct-1",
             time=moment,
             resources=["model/x"],
             detail=detail,
@@ -204,15 +198,31 @@ def test_emitted_bodies_are_the_event_models_json(app: FastAPI, detail: dict[str
         assert row.event_time == moment
 
 
-def test_emit_many_keeps_each_events_own_time_zone(app: FastAPI) -> None:
+def test_an_event_writer_keeps_each_events_own_time_zone(app: FastAPI) -> None:
     utc = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     plus_one = utc.astimezone(timezone(timedelta(hours=1)))  # the same instant
-    news = [outbox.NewEvent("acct-1", "mlgov.test", "Tested", {}, time=t) for t in (utc, plus_one)]
     with unit_of_work(app.state.runtime.session_factory) as session:
-        outbox.emit_many(session, news)
+        writer = outbox.EventWriter(session)
+        for moment in (utc, plus_one):
+            writer.add("acct-1", "mlgov.test", "Tested", {}, time=moment)
+        writer.write()
     with app.state.runtime.session_factory() as session:
         times = [json.loads(row.body)["time"] for row in outbox.pending(session)]
     assert times == ["2026-01-02T03:04:05Z", "2026-01-02T04:04:05+01:00"]
+
+
+def test_a_writers_events_take_their_places_when_written(app: FastAPI) -> None:
+    """The outbox's order is the order of the writes: an event emitted while a writer holds its
+    rows goes ahead of them."""
+    with unit_of_work(app.state.runtime.session_factory) as session:
+        writer = outbox.EventWriter(session)
+        writer.add("acct-1", "mlgov.test", "Second", {})
+        outbox.emit(
+            session, account_id="acct-1", source="mlgov.test", detail_type="First", detail={}
+        )
+        writer.write()
+    with app.state.runtime.session_factory() as session:
+        assert [row.detail_type for row in outbox.pending(session)] == ["First", "Second"]
 
 
 def test_two_evaluators_in_the_same_round_write_each_transition_once(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mlgov.server.alarms.tables import Alarm, AlarmHistory
 from mlgov.server.db.driver import binder, placeholder, placeholders
+from mlgov.server.kit.ids import new_id
 from mlgov.server.kit.pagination import PageRequest
 
 
@@ -139,6 +140,45 @@ class _Reader:
         return values
 
 
+class HistoryWriter:
+    """State-update history items at one moment, written in one statement through the driver.
+
+    Each item becomes its row when it is added, its document serialized then: a round that
+    changes thousands of alarms holds rows, not documents. The rows are the ones the ORM writes
+    for an :class:`AlarmHistory` (the tests hold the two paths to that).
+    """
+
+    def __init__(self, connection: Connection, moment: datetime) -> None:
+        self.connection = connection
+        self.document = binder(AlarmHistory.__table__.c.data, connection)
+        self.moment = binder(AlarmHistory.__table__.c.timestamp, connection)(moment)
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, account_id: str, alarm_name: str, summary: str, data: dict[str, Any]) -> None:
+        self.rows.append(
+            (
+                new_id("ah"),
+                account_id,
+                alarm_name,
+                "StateUpdate",
+                summary,
+                self.document(data),
+                self.moment,
+            )
+        )
+
+    def write(self) -> None:
+        if not self.rows:
+            return
+        marks = placeholders(self.connection, len(_HISTORY_FIELDS))
+        self.connection.exec_driver_sql(
+            f"INSERT INTO {AlarmHistory.__tablename__} ({', '.join(_HISTORY_FIELDS)}) "
+            f"VALUES ({marks})",
+            self.rows,
+        )
+        self.rows = []
+
+
 class AlarmsRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -240,36 +280,8 @@ class AlarmsRepository:
             [(s.value, s.reason, s.reason_data, when, s.alarm_id) for s in states],
         )
 
-    def add_history(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Bulk insert of history rows: dicts of every column, as AlarmHistory takes them."""
-        if not rows:
-            return
-        connection = self.session.connection()
-        marks = placeholders(connection, len(_HISTORY_FIELDS))
-        data = binder(AlarmHistory.__table__.c.data, connection)
-        bind_time = binder(AlarmHistory.__table__.c.timestamp, connection)
-        times: dict[datetime, Any] = {}
-        tuples = []
-        for row in rows:
-            moment = row["timestamp"]
-            if moment not in times:
-                times[moment] = bind_time(moment)
-            tuples.append(
-                (
-                    row["id"],
-                    row["account_id"],
-                    row["alarm_name"],
-                    row["item_type"],
-                    row["summary"],
-                    data(row["data"]),
-                    times[moment],
-                )
-            )
-        connection.exec_driver_sql(
-            f"INSERT INTO {AlarmHistory.__tablename__} ({', '.join(_HISTORY_FIELDS)}) "
-            f"VALUES ({marks})",
-            tuples,
-        )
+    def history_writer(self, moment: datetime) -> HistoryWriter:
+        return HistoryWriter(self.session.connection(), moment)
 
     def delete(self, alarm: Alarm) -> None:
         self.session.delete(alarm)

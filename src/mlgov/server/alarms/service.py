@@ -436,9 +436,10 @@ def _state_change(
     reason_data: str | None,
     now: datetime,
     times: _TimeLabels,
-) -> tuple[dict[str, Any], outbox.NewEvent]:
-    """The history row and the event of moving ``alarm`` (an Alarm or a row of its columns) to
-    the state ``state`` (a State's value)."""
+) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+    """What moving ``alarm`` (an Alarm or a row of its columns) to the state ``state`` (a
+    State's value) writes: its history item's summary and document, and its event's resource
+    (the alarm's ARN) and detail."""
     previous = {
         "value": alarm.state_value,
         "reason": alarm.state_reason,
@@ -450,35 +451,17 @@ def _state_change(
     if reason_data:
         current["reasonData"] = reason_data
     arn = alarm_arn(alarm.account_id, alarm.name)
-    history_row = {
-        "id": new_id("ah"),
-        "account_id": alarm.account_id,
-        "alarm_name": alarm.name,
-        "item_type": "StateUpdate",
-        "summary": f"Alarm updated from {previous['value']} to {state}",
-        "data": {"oldState": previous, "newState": current},
-        "timestamp": now,
+    detail = {
+        "alarmName": alarm.name,
+        "alarmArn": arn,
+        "alarmKind": alarm.kind,
+        "state": current,
+        "previousState": previous,
+        "configuration": _configuration(alarm),
+        "actions": {"enabled": alarm.actions_enabled, "targets": actions_for(alarm, state)},
     }
-    event = outbox.NewEvent(
-        account_id=alarm.account_id,
-        source=SOURCE,
-        detail_type=STATE_CHANGE,
-        resources=[arn],
-        time=now,
-        detail={
-            "alarmName": alarm.name,
-            "alarmArn": arn,
-            "alarmKind": alarm.kind,
-            "state": current,
-            "previousState": previous,
-            "configuration": _configuration(alarm),
-            "actions": {
-                "enabled": alarm.actions_enabled,
-                "targets": actions_for(alarm, state),
-            },
-        },
-    )
-    return history_row, event
+    summary = f"Alarm updated from {previous['value']} to {state}"
+    return summary, {"oldState": previous, "newState": current}, arn, detail
 
 
 def transition(
@@ -492,20 +475,22 @@ def transition(
     """Move the alarm to ``state`` with history and an event; False when it is already there."""
     if alarm.state_value == state.value:
         return False
-    history_row, event = _state_change(alarm, state.value, reason, reason_data, now, _TimeLabels())
+    summary, data, arn, detail = _state_change(
+        alarm, state.value, reason, reason_data, now, _TimeLabels()
+    )
     alarm.state_value = state.value
     alarm.state_reason = reason
     alarm.state_reason_data = reason_data
     alarm.state_updated_at = now
-    session.add(AlarmHistory(**history_row))
+    _history(session, alarm, "StateUpdate", summary, data, now)
     outbox.emit(
         session,
-        account_id=event.account_id,
-        source=event.source,
-        detail_type=event.detail_type,
-        resources=event.resources,
-        time=event.time,
-        detail=event.detail,
+        account_id=alarm.account_id,
+        source=SOURCE,
+        detail_type=STATE_CHANGE,
+        resources=[arn],
+        time=now,
+        detail=detail,
     )
     return True
 
@@ -785,31 +770,30 @@ def _apply(
 
     Writes what :func:`transition` writes for each. The alarms are read again first, so the
     state compared against is the stored one, as on the single-alarm path; that read also brings
-    what the events carry and evaluation does not need (names, configuration, actions).
+    what the events carry and evaluation does not need (names, configuration, actions). Each
+    change's documents are serialized as soon as they are built, so they do not pile up.
     """
     repo = AlarmsRepository(session)
     current = repo.transition_rows([c.alarm_id for c in changes])
+    # Changes made through the ORM earlier in the transaction go first, as they happened first.
+    session.flush()
+    history = repo.history_writer(now)
+    events = outbox.EventWriter(session)
     states: list[NewState] = []
-    history_rows: list[dict[str, Any]] = []
-    events: list[outbox.NewEvent] = []
     for change in changes:
         alarm = current.get(change.alarm_id)
         if alarm is None or alarm.state_value == change.state:
             continue
-        history_row, event = _state_change(
+        summary, data, arn, detail = _state_change(
             alarm, change.state, change.reason, change.reason_data, now, times
         )
-        history_rows.append(history_row)
-        events.append(event)
+        history.add(alarm.account_id, alarm.name, summary, data)
+        events.add(alarm.account_id, SOURCE, STATE_CHANGE, detail, [arn], now)
         states.append(NewState(alarm.id, change.state, change.reason, change.reason_data))
-        report.transitions.append(
-            (alarm_arn(alarm.account_id, alarm.name), alarm.state_value, change.state)
-        )
-    # Changes made through the ORM earlier in the transaction go first, as they happened first.
-    session.flush()
+        report.transitions.append((arn, alarm.state_value, change.state))
     repo.set_states(states, now)
-    repo.add_history(history_rows)
-    outbox.emit_many(session, events)
+    history.write()
+    events.write()
 
 
 def _evaluate_composites(session: Session, now: datetime, report: EvaluationReport) -> None:

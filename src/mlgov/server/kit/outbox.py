@@ -7,14 +7,12 @@ order. This is the contract between the domains that produce events and the bus 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
 from pydantic_core import to_jsonable_python
-from sqlalchemy import BigInteger, Connection, Index, Integer, String, Text, select
+from sqlalchemy import BigInteger, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mlgov.formats.events import Event
@@ -41,19 +39,6 @@ class OutboxEvent(Base):
     bus_name: Mapped[str | None] = mapped_column(String(64))
 
 
-@dataclass(frozen=True)
-class NewEvent:
-    """One event for :func:`emit_many`; the fields are :func:`emit`'s arguments."""
-
-    account_id: str
-    source: str
-    detail_type: str
-    detail: dict[str, Any]
-    resources: list[str] | None = None
-    time: datetime | None = None
-    bus: str | None = None
-
-
 def emit(
     session: Session,
     *,
@@ -68,11 +53,13 @@ def emit(
     """Write one event into the caller's transaction; it is visible only if that commits.
     Returns the event's id.
 
-    The row goes in at once, through the driver as :func:`emit_many` writes it: through the ORM
-    (a model, then a flush) one event cost about 0.3 ms, a tenth of a model registration.
+    The row goes in at once, through the driver as :class:`EventWriter` writes many: through the
+    ORM (a model, then a flush) one event cost about 0.3 ms, a tenth of a model registration.
     """
-    new = NewEvent(account_id, source, detail_type, detail, resources, time, bus)
-    return emit_many(session, [new])[0]
+    writer = EventWriter(session)
+    event_id = writer.add(account_id, source, detail_type, detail, resources, time, bus)
+    writer.write()
+    return event_id
 
 
 def envelope_json(envelope: dict[str, Any]) -> str:
@@ -84,79 +71,81 @@ def envelope_json(envelope: dict[str, Any]) -> str:
     return pydantic_core.to_json(envelope, inf_nan_mode="null").decode()
 
 
-# The envelope's fixed fields (version, region) as the model writes them, so that emit_many can
-# fill in the rest of each envelope without validating and dumping a model per event.
+# The envelope's fixed fields (version, region) as the model writes them, so that an EventWriter
+# can fill in the rest of each envelope without validating and dumping a model per event.
 _ENVELOPE = Event(
     id="", detail_type="", source="", account="", time=datetime(1970, 1, 1, tzinfo=UTC)
 ).envelope()
 
 
-# The columns emit_many writes, in the order of its rows.
+# The columns an EventWriter writes, in the order of its rows.
 _INSERTED = ("event_id", "account_id", "source", "detail_type", "event_time", "body", "bus_name")
 
 
-class _Rows:
-    """emit_many's rows: the values of :data:`_INSERTED` as the driver takes them.
+class EventWriter:
+    """Many events in one statement, in the order they are added: :func:`emit`'s rows.
 
-    They go straight to the driver's executemany: for thousands of events, SQLAlchemy's per-row
-    parameter handling added about half again to the database's own time. Times are bound as
-    SQLAlchemy binds them (text on SQLite), once for each distinct time: a batch's events usually
-    share one.
+    Each event becomes its row when it is added, its body serialized then, so a caller adding
+    thousands (an alarm round) holds rows, not documents. The rows go straight to the driver's
+    executemany: for thousands of events, SQLAlchemy's per-row parameter handling added about
+    half again to the database's own time. Times are bound as SQLAlchemy binds them (text on
+    SQLite), once for each distinct time: a round's events share one.
     """
 
-    def __init__(self, connection: Connection) -> None:
-        self.bind_time = binder(OutboxEvent.__table__.c.event_time, connection)
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.connection = session.connection()
+        self.bind_time = binder(OutboxEvent.__table__.c.event_time, self.connection)
         # By instant and zone: equal instants in two zones are equal datetimes, not equal labels.
         self.labels: dict[tuple[datetime, Any], tuple[str, Any]] = {}
+        self.rows: list[tuple[Any, ...]] = []
 
-    def row(self, new: NewEvent) -> tuple[Any, ...]:
-        moment = new.time or utc_now()
+    def add(
+        self,
+        account_id: str,
+        source: str,
+        detail_type: str,
+        detail: dict[str, Any],
+        resources: list[str] | None = None,
+        time: datetime | None = None,
+        bus: str | None = None,
+    ) -> str:
+        """The event's row, kept for :meth:`write`; returns the event's id."""
+        moment = time or utc_now()
         key = (moment, moment.tzinfo)
         known = self.labels.get(key)
         if known is None:
-            bound = self.bind_time(moment)
-            known = self.labels[key] = (to_jsonable_python(moment), bound)
+            known = self.labels[key] = (to_jsonable_python(moment), self.bind_time(moment))
         label, bound = known
         event_id = new_uuid()
         envelope = {
             **_ENVELOPE,
             "id": event_id,
-            "detail-type": new.detail_type,
-            "source": new.source,
-            "account": new.account_id,
+            "detail-type": detail_type,
+            "source": source,
+            "account": account_id,
             "time": label,
-            "resources": new.resources or [],
-            "detail": new.detail,
+            "resources": resources or [],
+            "detail": detail,
         }
-        body = envelope_json(envelope)
-        return (
-            event_id,
-            new.account_id,
-            new.source,
-            new.detail_type,
-            bound,
-            body,
-            new.bus,
+        self.rows.append(
+            (event_id, account_id, source, detail_type, bound, envelope_json(envelope), bus)
         )
+        return event_id
 
-
-def emit_many(session: Session, events: Sequence[NewEvent]) -> list[str]:
-    """:func:`emit` for many events in one statement: the same rows, in the given order; returns
-    the events' ids."""
-    if not events:
-        return []
-    # Events emitted earlier in this transaction may still be pending in the session: flushing
-    # them first keeps the outbox in emission order.
-    session.flush()
-    connection = session.connection()
-    build = _Rows(connection)
-    rows = [build.row(new) for new in events]
-    connection.exec_driver_sql(
-        f"INSERT INTO {OutboxEvent.__tablename__} ({', '.join(_INSERTED)}) "
-        f"VALUES ({placeholders(connection, len(_INSERTED))})",
-        rows,
-    )
-    return [row[0] for row in rows]
+    def write(self) -> None:
+        """Insert the rows added since the last write."""
+        if not self.rows:
+            return
+        # Events emitted earlier in this transaction may still be pending in the session:
+        # flushing them first keeps the outbox in emission order.
+        self.session.flush()
+        self.connection.exec_driver_sql(
+            f"INSERT INTO {OutboxEvent.__tablename__} ({', '.join(_INSERTED)}) "
+            f"VALUES ({placeholders(self.connection, len(_INSERTED))})",
+            self.rows,
+        )
+        self.rows = []
 
 
 def pending(session: Session, limit: int = 100, *, claim: bool = False) -> list[OutboxEvent]:
