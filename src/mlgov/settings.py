@@ -67,6 +67,12 @@ class EventsSettings(BaseModel):
     )
     batch_size: int = Field(default=200, ge=1, le=10_000)
     delivery_concurrency: int = Field(default=8, ge=1, le=256)
+    outbox_retention_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long a dispatched event stays in the outbox (for inspection) before the "
+        "hourly purge deletes it; archives keep events for replay.",
+    )
     lease_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ class Dispatcher:
         self.pool = ThreadPoolExecutor(
             max_workers=self.settings.delivery_concurrency, thread_name_prefix="mlgov-deliver"
         )
-        self._last_purge = 0.0
+        self._last_purge: float | None = None  # the first pass purges
         self.random = random.random
 
     def close(self) -> None:
@@ -311,12 +312,24 @@ class Dispatcher:
         row.next_attempt_at = now + timedelta(seconds=delay)
 
     def _purge_if_due(self) -> None:
-        import time
-
-        if time.monotonic() - self._last_purge < PURGE_EVERY_SECONDS:
+        if self._last_purge is not None and (
+            time.monotonic() - self._last_purge < PURGE_EVERY_SECONDS
+        ):
             return
         self._last_purge = time.monotonic()
+        self.purge(utc_now())
+
+    def purge(self, now: datetime) -> tuple[int, int]:
+        """Archived events past their archive's retention, and outbox events dispatched longer
+        ago than the outbox's: how many of each were deleted."""
+        kept = timedelta(hours=self.settings.outbox_retention_hours)
         with unit_of_work(self.runtime.session_factory) as session:
-            purged = service.purge_expired(session, utc_now())
-        if purged:
-            logger.info("purged %d archived events past retention", purged)
+            archived = service.purge_expired(session, now)
+            dispatched = outbox.purge_dispatched(session, now - kept)
+        if archived or dispatched:
+            logger.info(
+                "purged %d archived events and %d dispatched outbox events past retention",
+                archived,
+                dispatched,
+            )
+        return archived, dispatched
