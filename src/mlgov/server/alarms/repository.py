@@ -11,7 +11,7 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.orm import Session
 
 from mlgov.server.alarms.tables import Alarm, AlarmHistory
-from mlgov.server.db.driver import binder, placeholder, placeholders
+from mlgov.server.db.driver import binder, placeholder, placeholders, reader
 from mlgov.server.kit.ids import new_id
 from mlgov.server.kit.pagination import PageRequest
 
@@ -117,13 +117,11 @@ class _Reader:
 
     def _processors(self, description: Any) -> list[tuple[int, Callable[[Any], Any]]]:
         # The driver's type code of each column picks the processing, as in SQLAlchemy.
-        dialect = self.connection.dialect
         processed: list[tuple[int, Callable[[Any], Any]]] = []
         for i, name in enumerate(self.fields):
             if name in _JSON_FIELDS:
                 continue
-            column_type = Alarm.__table__.c[name].type.dialect_impl(dialect)
-            process = column_type.result_processor(dialect, description[i][1])
+            process = reader(Alarm.__table__.c[name], self.connection, description[i][1])
             if process is not None:
                 processed.append((i, process))
         return processed

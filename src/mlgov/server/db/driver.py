@@ -1,5 +1,6 @@
-"""Statements sent straight to the driver, for the few bulk paths where SQLAlchemy's per-row
-work costs more than the database's own (metric ingest, alarm rounds, the outbox).
+"""Statements sent straight to the driver, for the few paths where SQLAlchemy's per-row or
+per-statement work costs more than the database's own (metric ingest, alarm rounds, the outbox,
+the audit record every call appends).
 
 Values cross as SQLAlchemy's column types would hand them over (:func:`binder`), so rows written
 here read back through the ORM unchanged.
@@ -27,6 +28,18 @@ def binder(column: ColumnElement[Any], connection: Connection) -> Callable[[Any]
     dialect = connection.dialect
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     return process if process is not None else _unchanged
+
+
+def reader(
+    column: ColumnElement[Any], connection: Connection, type_code: Any
+) -> Callable[[Any], Any] | None:
+    """What SQLAlchemy does to the driver's value of ``column`` (``type_code``: the cursor's
+    description of it) on this database; None when it takes the value as it is."""
+    dialect = connection.dialect
+    process: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).result_processor(
+        dialect, type_code
+    )
+    return process
 
 
 def _unchanged(value: Any) -> Any:
