@@ -47,7 +47,6 @@ VERSION_COLUMNS = tuple(
 _GROUP = select(ModelGroup).where(
     ModelGroup.account_id == bindparam("account_id"), ModelGroup.name == bindparam("name")
 )
-_GROUP_FOR_UPDATE = _GROUP.with_for_update()
 # A registration numbers its version and locks its group in one statement (on PostgreSQL the
 # row lock holds the group's other registrations back until this one ends), then inserts the
 # version and reads it back as a plain row: through the ORM (a locked read, an instance, a flush
@@ -172,9 +171,8 @@ class RegistryRepository:
         """A new version from the values of all its columns, as a plain row (as listings read)."""
         return self._core().execute(_INSERT_VERSION, values).one()
 
-    def group(self, account_id: str, name: str, *, for_update: bool = False) -> ModelGroup | None:
-        query = _GROUP_FOR_UPDATE if for_update else _GROUP
-        found = self.session.execute(query, {"account_id": account_id, "name": name})
+    def group(self, account_id: str, name: str) -> ModelGroup | None:
+        found = self.session.execute(_GROUP, {"account_id": account_id, "name": name})
         return found.scalar_one_or_none()
 
     def group_by_id(self, group_id: str) -> ModelGroup | None:
