@@ -136,7 +136,8 @@ class _Appender:
         )
 
 
-_APPENDERS: dict[str, _Appender] = {}
+# By database and driver: the placeholders and the bound values' forms are the driver's.
+_APPENDERS: dict[tuple[str, str], _Appender] = {}
 
 
 def _as_is(value: Any) -> Any:
@@ -144,10 +145,10 @@ def _as_is(value: Any) -> Any:
 
 
 def _appender(connection: Connection) -> _Appender:
-    name = connection.dialect.name
-    found = _APPENDERS.get(name)
+    key = (connection.dialect.name, connection.dialect.driver)
+    found = _APPENDERS.get(key)
     if found is None:
-        found = _APPENDERS[name] = _Appender(connection)
+        found = _APPENDERS[key] = _Appender(connection)
     return found
 
 
