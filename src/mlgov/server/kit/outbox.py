@@ -29,7 +29,7 @@ class OutboxEvent(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     event_id: Mapped[str] = mapped_column(String(36), unique=True)
-    account_id: Mapped[str] = mapped_column(String(40), index=True)
+    account_id: Mapped[str] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(256))
     detail_type: Mapped[str] = mapped_column(String(256))
     event_time: Mapped[datetime] = mapped_column(UTCDateTime)
