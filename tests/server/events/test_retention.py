@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from mlgov import Client
+from mlgov.server.events import dispatcher as dispatching
 from mlgov.server.events.dispatcher import Dispatcher
 from mlgov.server.events.tables import ArchivedEvent
 from mlgov.server.kit.outbox import OutboxEvent
@@ -57,6 +59,27 @@ def test_dispatched_events_leave_the_outbox_after_its_retention(
     assert _outbox(app) == (0, 2)
     drain(dispatcher, lambda: _outbox(app)[1] == 0)  # the rest still routes as usual
     assert _outbox(app)[0] >= 2
+
+
+def test_the_outbox_is_purged_a_short_transaction_at_a_time(
+    app: FastAPI, team: Client, dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _put(team, "team-a", 7)
+    drain(dispatcher, lambda: _outbox(app)[1] == 0)
+    dispatched, _ = _outbox(app)
+    monkeypatch.setattr(dispatching, "PURGE_BATCH", 2)
+    batches: list[int] = []
+    purge = dispatching.outbox.purge_dispatched
+
+    def counted(*args: object) -> int:
+        batches.append(purge(*args))  # type: ignore[arg-type]
+        return batches[-1]
+
+    monkeypatch.setattr(dispatching.outbox, "purge_dispatched", counted)
+    later = datetime.now(UTC) + timedelta(hours=dispatcher.settings.outbox_retention_hours + 1)
+    assert dispatcher.purge(later) == (0, dispatched)
+    assert max(batches) == 2 and sum(batches) == dispatched and batches[-1] < 2
+    assert _outbox(app) == (0, 0)
 
 
 def test_archived_events_leave_an_archive_after_its_retention_only(

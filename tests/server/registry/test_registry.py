@@ -24,7 +24,12 @@ from mlgov import (
     NotFound,
     PreconditionFailed,
 )
+from mlgov.server.db.engine import unit_of_work
+from mlgov.server.kit.context import Caller
 from mlgov.server.kit.outbox import OutboxEvent
+from mlgov.server.registry import schemas as registry_schemas
+from mlgov.server.registry import service as registry_service
+from mlgov.server.registry.repository import RegistryRepository
 from mlgov.server.registry.tables import ModelVersion
 from tests.server.conftest import Team
 
@@ -409,6 +414,24 @@ def test_a_refused_registration_takes_no_number(team: Team) -> None:
     assert no_group.value.code == "MODEL_GROUP_NOT_FOUND"
     assert team.scientist.registry.get_group("fraud-dev", "fraud")["latest_version"] == 1
     assert register(team.scientist)["version"] == 2
+
+
+def test_a_group_loaded_in_the_session_sees_the_number_a_registration_took(
+    app: FastAPI, team: Team
+) -> None:
+    # A promotion reads its target group before it registers the copy; the number is taken by a
+    # statement of its own, which must not leave the loaded group behind.
+    register(team.scientist)
+    sha = team.scientist.registry.get_version("fraud-dev", "fraud", 1)["artifact"]["sha256"]
+    account = team.admin.identity.get_account("fraud-dev")["id"]
+    caller = Caller("p", "scientist", "user", account, "key")
+    with unit_of_work(app.state.runtime.session_factory) as session:
+        group = RegistryRepository(session).group(account, "fraud")
+        assert group is not None and group.latest_version == 1
+        data = registry_schemas.ModelVersionCreate(artifact_sha256=sha, flavor="sklearn")
+        created = registry_service.create_version(session, account, "fraud", caller, data)
+        assert created.version == 2
+        assert group.latest_version == 2
 
 
 def test_aliases_move_and_protection(team: Team, app: FastAPI) -> None:

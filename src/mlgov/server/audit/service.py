@@ -122,7 +122,8 @@ class _Appender:
             type_code = result.cursor.description[2][1]
             self.head_time = reader(_HEAD.c.event_time, connection, type_code) or _as_is
         result.close()
-        assert row is not None, "the audit chain has no head"
+        if row is None:
+            raise RuntimeError("the audit chain has no head row: the schema was not set up")
         return int(row[0]), str(row[1]), self.head_time(row[2])
 
     def append(self, connection: Connection, record: dict[str, Any]) -> None:

@@ -36,10 +36,7 @@ def reader(
     """What SQLAlchemy does to the driver's value of ``column`` (``type_code``: the cursor's
     description of it) on this database; None when it takes the value as it is."""
     dialect = connection.dialect
-    process: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).result_processor(
-        dialect, type_code
-    )
-    return process
+    return column.type.dialect_impl(dialect).result_processor(dialect, type_code)
 
 
 def _unchanged(value: Any) -> Any:

@@ -48,6 +48,7 @@ from mlgov.server.kit.runtime import Runtime
 
 logger = logging.getLogger("mlgov.events.dispatcher")
 PURGE_EVERY_SECONDS = 3600.0
+PURGE_BATCH = 5000  # dispatched outbox events deleted per transaction
 
 
 @dataclass(frozen=True)
@@ -322,10 +323,14 @@ class Dispatcher:
     def purge(self, now: datetime) -> tuple[int, int]:
         """Archived events past their archive's retention, and outbox events dispatched longer
         ago than the outbox's: how many of each were deleted."""
-        kept = timedelta(hours=self.settings.outbox_retention_hours)
         with unit_of_work(self.runtime.session_factory) as session:
             archived = service.purge_expired(session, now)
-            dispatched = outbox.purge_dispatched(session, now - kept)
+        before = now - timedelta(hours=self.settings.outbox_retention_hours)
+        dispatched, batch = 0, PURGE_BATCH
+        while batch == PURGE_BATCH:  # a short transaction a batch
+            with unit_of_work(self.runtime.session_factory) as session:
+                batch = outbox.purge_dispatched(session, before, PURGE_BATCH)
+            dispatched += batch
         if archived or dispatched:
             logger.info(
                 "purged %d archived events and %d dispatched outbox events past retention",

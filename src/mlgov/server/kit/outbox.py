@@ -165,9 +165,19 @@ def pending(session: Session, limit: int = 100, *, claim: bool = False) -> list[
     return list(session.execute(query).scalars())
 
 
-def purge_dispatched(session: Session, before: datetime) -> int:
-    """Delete the events dispatched before ``before``; how many. Once dispatched, an event's
-    deliveries and archived copies exist apart from it: the outbox needs the row no longer, and
-    kept forever every event ever emitted would slow every insert and claim with its size."""
-    result = session.execute(delete(OutboxEvent).where(OutboxEvent.dispatched_at < before))
+def purge_dispatched(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the events dispatched before ``before``, oldest first; how many.
+
+    Once dispatched, an event's deliveries and archived copies exist apart from it: the outbox
+    needs the row no longer, and kept forever every event ever emitted would slow every insert
+    and claim with its size. A bounded batch keeps each purge transaction short: on SQLite it
+    holds the one write turn every call waits for.
+    """
+    oldest = (
+        select(OutboxEvent.position)
+        .where(OutboxEvent.dispatched_at < before)
+        .order_by(OutboxEvent.dispatched_at)
+        .limit(limit)
+    )
+    result = session.execute(delete(OutboxEvent).where(OutboxEvent.position.in_(oldest)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
