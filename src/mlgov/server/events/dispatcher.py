@@ -52,6 +52,12 @@ PURGE_BATCH = 5000  # dispatched outbox events deleted per transaction
 
 
 @dataclass(frozen=True)
+class Pass:
+    work: int  # events routed and replayed, deliveries attempted
+    backlog: bool  # a step took a full batch: more may be waiting at once
+
+
+@dataclass(frozen=True)
 class Job:
     delivery_id: str
     attempt: int
@@ -94,11 +100,20 @@ class Dispatcher:
 
     def run_once(self) -> int:
         """One pass of every step; returns how much work it found (0 when idle)."""
-        work = self.route_outbox()
-        work += self.advance_replays()
-        work += self.deliver_due()
+        return self.run_pass().work
+
+    def run_pass(self) -> Pass:
+        """One pass of every step: how much work it found, and whether a step stopped at its
+        batch size (more is waiting now)."""
+        batch = self.settings.batch_size
+        routed = self.route_outbox()
+        replayed = self.advance_replays()
+        delivered = self.deliver_due()
         self._purge_if_due()
-        return work
+        return Pass(
+            work=routed + replayed + delivered,
+            backlog=routed >= batch or replayed >= batch or delivered >= batch,
+        )
 
     # --- 1. outbox -> deliveries ---
 
@@ -119,7 +134,7 @@ class Dispatcher:
                         service.archive_event(session, view, envelope, row.body)
                         service.route(session, view, envelope)
                         service.route_directed(session, view, envelope)  # alarm actions
-                    row.dispatched_at = now
+            outbox.mark_dispatched(session, [row.position for row in rows], now)
             return len(rows)
 
     def _bus_view(self, session: Session, account_id: str, name: str) -> service.BusView | None:

@@ -7,12 +7,24 @@ order. This is the contract between the domains that produce events and the bus 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pydantic_core
 from pydantic_core import to_jsonable_python
-from sqlalchemy import BigInteger, Index, Integer, String, Text, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    Row,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mlgov.formats.events import Event
@@ -148,21 +160,35 @@ class EventWriter:
         self.rows = []
 
 
-def pending(session: Session, limit: int = 100, *, claim: bool = False) -> list[OutboxEvent]:
-    """Undelivered events in commit order.
+_OUTBOX: Table = OutboxEvent.__table__  # type: ignore[assignment]
+
+
+def pending(session: Session, limit: int = 100, *, claim: bool = False) -> Sequence[Row[Any]]:
+    """Undelivered events in commit order, as plain rows of the outbox's columns.
 
     With ``claim`` the rows stay locked until the caller's transaction ends and other workers
     skip them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write lock serializes anyway).
+    Plain rows, not models: the dispatcher reads every event once and marks it with
+    :func:`mark_dispatched`, and loading each as a model cost more than routing it.
     """
     query = (
-        select(OutboxEvent)
-        .where(OutboxEvent.dispatched_at.is_(None))
-        .order_by(OutboxEvent.position)
+        select(_OUTBOX)
+        .where(_OUTBOX.c.dispatched_at.is_(None))
+        .order_by(_OUTBOX.c.position)
         .limit(limit)
     )
     if claim:
         query = query.with_for_update(skip_locked=True)
-    return list(session.execute(query).scalars())
+    session.flush()  # the session's own events first, as its reads would see them
+    return session.connection().execute(query).all()
+
+
+def mark_dispatched(session: Session, positions: Sequence[int], moment: datetime) -> None:
+    """Mark the events at ``positions`` dispatched at ``moment``."""
+    if positions:
+        session.connection().execute(
+            update(_OUTBOX).where(_OUTBOX.c.position.in_(positions)).values(dispatched_at=moment)
+        )
 
 
 def purge_dispatched(session: Session, before: datetime, limit: int) -> int:
