@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Str
 from sqlalchemy import Row
 
 from mlgov.errors import ErrorCode, InvalidRequest
+from mlgov.server.db.driver import Record
 from mlgov.server.identity import service as identity
 from mlgov.server.identity.auth import api_router
 from mlgov.server.kit.context import RequestContext, context_of
@@ -44,9 +45,10 @@ def _version(request: Request, group: str, version: int) -> tuple[ModelGroup, Mo
     return found, service.get_version(_ctx(request).session, found, version)
 
 
-def _columns(version: ModelVersion | Row[Any]) -> dict[str, Any]:
-    """A version's columns by attribute name; a listing's plain row hands them over at once."""
-    if isinstance(version, Row):
+def _columns(version: ModelVersion | Row[Any] | Record) -> dict[str, Any]:
+    """A version's columns by attribute name; a plain row (a listing's, or a driver statement's
+    named tuple) hands them over at once."""
+    if not isinstance(version, ModelVersion):
         return dict(zip(version._fields, version, strict=True))
     return {prop.key: getattr(version, prop.key) for prop in ModelVersion.__mapper__.column_attrs}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from mlgov.server.db.driver import Record, Statement
 from mlgov.server.kit.pagination import PageRequest
 from mlgov.server.registry.tables import (
     AccountArtifact,
@@ -51,7 +52,7 @@ _GROUP = select(ModelGroup).where(
 # row lock holds the group's other registrations back until this one ends), then inserts the
 # version and reads it back as a plain row: through the ORM (a locked read, an instance, a flush
 # of the group and of the version) that was about a fifth of a registration's server time.
-_ALLOCATE_VERSION = (
+_ALLOCATE_VERSION = Statement(
     update(ModelGroup)
     .where(
         ModelGroup.account_id == bindparam("group_account"),
@@ -64,7 +65,7 @@ _VERSION = select(ModelVersion).where(
     ModelVersion.group_id == bindparam("group_id"), ModelVersion.version == bindparam("number")
 )
 # A describe by the names in its path, as a plain row: one statement, and no ORM instances.
-_VERSION_ROW = (
+_VERSION_ROW = Statement(
     select(*VERSION_COLUMNS)
     .join(ModelGroup, ModelGroup.id == ModelVersion.group_id)
     .where(
@@ -73,10 +74,12 @@ _VERSION_ROW = (
         ModelVersion.version == bindparam("number"),
     )
 )
-_INSERT_VERSION = insert(ModelVersion).returning(*VERSION_COLUMNS)
-_ARTIFACT = select(AccountArtifact.sha256, AccountArtifact.size).where(
-    AccountArtifact.account_id == bindparam("account_id"),
-    AccountArtifact.sha256 == bindparam("sha256"),
+_INSERT_VERSION = Statement(insert(ModelVersion).returning(*VERSION_COLUMNS))
+_ARTIFACT = Statement(
+    select(AccountArtifact.sha256, AccountArtifact.size).where(
+        AccountArtifact.account_id == bindparam("account_id"),
+        AccountArtifact.sha256 == bindparam("sha256"),
+    )
 )
 _ALIASES_OF = (
     select(ModelAlias.version_id, ModelAlias.name)
@@ -84,7 +87,7 @@ _ALIASES_OF = (
     .order_by(ModelAlias.name)
 )
 # One version's: an expanding IN rewrites its SQL text on every execution.
-_ALIASES_OF_ONE = (
+_ALIASES_OF_ONE = Statement(
     select(ModelAlias.version_id, ModelAlias.name)
     .where(ModelAlias.version_id == bindparam("version_id"))
     .order_by(ModelAlias.name)
@@ -151,15 +154,15 @@ class RegistryRepository:
         self.session.add(row)
         self.session.flush()
 
-    def artifact(self, account_id: str, sha256: str) -> Row[Any] | None:
+    def artifact(self, account_id: str, sha256: str) -> Record | None:
         """The account's artifact of that hash (``sha256``, ``size``), if it has one."""
-        return self._core().execute(_ARTIFACT, {"account_id": account_id, "sha256": sha256}).first()
+        return _ARTIFACT.first(self._core(), {"account_id": account_id, "sha256": sha256})
 
-    def allocate_version(self, account_id: str, group_name: str) -> Row[Any] | None:
+    def allocate_version(self, account_id: str, group_name: str) -> Record | None:
         """The group's next version number, taken (``id``, ``account_id``, ``name`` and the new
         ``latest_version``); None when the account has no such group."""
         params = {"group_account": account_id, "group_name": group_name}
-        found = self._core().execute(_ALLOCATE_VERSION, params).first()
+        found = _ALLOCATE_VERSION.first(self._core(), params)
         if found is not None:
             # The group may be loaded already (a promotion reads its target group first).
             loaded = self.session.identity_map.get(self.session.identity_key(ModelGroup, found.id))
@@ -167,9 +170,9 @@ class RegistryRepository:
                 self.session.expire(loaded, ["latest_version"])
         return found
 
-    def insert_version(self, values: dict[str, Any]) -> Row[Any]:
+    def insert_version(self, values: dict[str, Any]) -> Record:
         """A new version from the values of all its columns, as a plain row (as listings read)."""
-        return self._core().execute(_INSERT_VERSION, values).one()
+        return _INSERT_VERSION.first(self._core(), values)
 
     def group(self, account_id: str, name: str) -> ModelGroup | None:
         found = self.session.execute(_GROUP, {"account_id": account_id, "name": name})
@@ -193,9 +196,9 @@ class RegistryRepository:
         found = self.session.execute(_VERSION, {"group_id": group_id, "number": number})
         return found.scalar_one_or_none()
 
-    def version_row(self, account_id: str, group_name: str, number: int) -> Row[Any] | None:
+    def version_row(self, account_id: str, group_name: str, number: int) -> Record | None:
         params = {"account_id": account_id, "name": group_name, "number": number}
-        return self._core().execute(_VERSION_ROW, params).first()
+        return _VERSION_ROW.first(self._core(), params)
 
     def version_by_id(self, version_id: str) -> ModelVersion | None:
         return self.session.get(ModelVersion, version_id)
@@ -260,8 +263,9 @@ class RegistryRepository:
             return found
         connection = self._core()
         ids = set(version_ids)
+        rows: Iterable[Any]
         if len(ids) == 1:
-            rows = connection.execute(_ALIASES_OF_ONE, {"version_id": next(iter(ids))})
+            rows = _ALIASES_OF_ONE.rows(connection, {"version_id": next(iter(ids))})
         else:
             rows = connection.execute(_ALIASES_OF, {"version_ids": list(ids)})
         for version_id, name in rows:

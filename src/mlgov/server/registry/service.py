@@ -23,6 +23,7 @@ from mlgov.errors import (
     PreconditionFailed,
 )
 from mlgov.server.db.base import utc_now
+from mlgov.server.db.driver import Record
 from mlgov.server.identity import service as identity
 from mlgov.server.identity.tables import Account
 from mlgov.server.kit import outbox
@@ -144,8 +145,8 @@ def create_version(
     data: schemas.ModelVersionCreate,
     *,
     promoted_from: dict[str, Any] | None = None,
-) -> Row[Any]:
-    """A new version of the group, numbered after the group's last; a plain row of its columns.
+) -> Record:
+    """A new version of the group, numbered after the group's last; a named tuple of its columns.
 
     The number is taken first, which locks the group: concurrent versions of one group are
     numbered one after another. A refusal after that rolls the number back with the call.
@@ -234,7 +235,7 @@ def _tag_filter(tag: str | None) -> tuple[str, str | None] | None:
 
 @dataclass(frozen=True)
 class VersionView:
-    version: ModelVersion | Row[Any]  # an ORM object, or a listing's plain row
+    version: ModelVersion | Row[Any] | Record  # an ORM object, or a plain row
     group_name: str
     aliases: list[str]
 
@@ -510,7 +511,7 @@ def promote(
     version: ModelVersion,
     caller: Caller,
     data: schemas.Promotion,
-) -> Row[Any]:
+) -> Record:
     """Copy an Approved version into another account's group, reusing the artifact by hash."""
     if version.approval_status != schemas.ApprovalStatus.APPROVED.value:
         raise PreconditionFailed(
