@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mlgov.errors import ErrorCode, InvalidRequest, MlgovError
@@ -28,7 +28,7 @@ from mlgov.formats.audit import EVENT_VERSION, AuditEvent, UserIdentity
 from mlgov.server.audit.signing import Signer, fingerprint, verify_signature
 from mlgov.server.audit.tables import AuditChainHead, AuditDigest, AuditRecord
 from mlgov.server.db.base import utc_now
-from mlgov.server.db.driver import binder, placeholder, placeholders, reader
+from mlgov.server.db.driver import Statement
 from mlgov.server.kit.context import RequestContext
 from mlgov.server.kit.ids import new_uuid
 from mlgov.server.kit.redaction import bounded_json, canonical_json
@@ -91,66 +91,24 @@ def _clean(text: str | None, limit: int) -> str | None:
     return None if text is None else text.replace("\x00", "")[:limit]
 
 
-class _Appender:
-    """:func:`append_call_record`'s three statements on one kind of database, as its driver
-    takes them. Every call appends a record, and SQLAlchemy's compiling, parameter handling and
-    result wrapping of the three took about as long as the database's own work for them."""
-
-    def __init__(self, connection: Connection) -> None:
-        mark = placeholder(connection)
-        lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
-        self.read_head = (
-            f"SELECT sequence, record_hash, event_time FROM {_HEAD.name} WHERE id = {HEAD_ID}{lock}"
-        )
-        self.columns = tuple(column.name for column in _RECORDS.c)
-        self.insert = (
-            f"INSERT INTO {_RECORDS.name} ({', '.join(self.columns)}) "
-            f"VALUES ({placeholders(connection, len(self.columns))})"
-        )
-        self.binds = tuple(binder(_RECORDS.c[name], connection) for name in self.columns)
-        self.move_head = (
-            f"UPDATE {_HEAD.name} SET sequence = {mark}, record_hash = {mark}, "
-            f"event_time = {mark} WHERE id = {HEAD_ID}"
-        )
-        self.bind_head_time = binder(_HEAD.c.event_time, connection)
-        self.head_time: Callable[[Any], Any] | None = None
-
-    def head(self, connection: Connection) -> tuple[int, str, datetime | None]:
-        result = connection.exec_driver_sql(self.read_head)
-        row = result.cursor.fetchone()
-        if self.head_time is None:
-            type_code = result.cursor.description[2][1]
-            self.head_time = reader(_HEAD.c.event_time, connection, type_code) or _as_is
-        result.close()
-        if row is None:
-            raise RuntimeError("the audit chain has no head row: the schema was not set up")
-        return int(row[0]), str(row[1]), self.head_time(row[2])
-
-    def append(self, connection: Connection, record: dict[str, Any]) -> None:
-        connection.exec_driver_sql(
-            self.insert,
-            tuple(bind(record[name]) for name, bind in zip(self.columns, self.binds, strict=True)),
-        )
-        bound_time = self.bind_head_time(record["event_time"])
-        connection.exec_driver_sql(
-            self.move_head, (record["sequence"], record["record_hash"], bound_time)
-        )
-
-
-# By database and driver: the placeholders and the bound values' forms are the driver's.
-_APPENDERS: dict[tuple[str, str], _Appender] = {}
-
-
-def _as_is(value: Any) -> Any:
-    return value
-
-
-def _appender(connection: Connection) -> _Appender:
-    key = (connection.dialect.name, connection.dialect.driver)
-    found = _APPENDERS.get(key)
-    if found is None:
-        found = _APPENDERS[key] = _Appender(connection)
-    return found
+# Every call appends a record: the chain head's read, the record's insert and the head's move go
+# to the driver's cursor (db.driver.Statement). SQLAlchemy's compiling, parameter handling and
+# result wrapping of the three took about as long as the database's own work for them.
+_READ_HEAD = Statement(
+    select(_HEAD.c.sequence, _HEAD.c.record_hash, _HEAD.c.event_time)
+    .where(_HEAD.c.id == HEAD_ID)
+    .with_for_update()  # PostgreSQL: appends take the head in turn; SQLite's writer is one
+)
+_INSERT_RECORD = Statement(insert(_RECORDS))
+_MOVE_HEAD = Statement(
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(
+        sequence=bindparam("new_sequence"),
+        record_hash=bindparam("new_hash"),
+        event_time=bindparam("new_time"),
+    )
+)
 
 
 def append_call_record(
@@ -167,12 +125,14 @@ def append_call_record(
 ) -> None:
     """Append one API call's record to the chain, inside the caller's transaction.
 
-    Every call runs this, so its three statements go straight to the driver on the session's
-    connection (:class:`_Appender`), with none of the ORM's unit-of-work bookkeeping.
+    Every call runs this, so its three statements go to the driver on the session's connection,
+    with none of the ORM's unit-of-work bookkeeping.
     """
     connection = session.connection()
-    appender = _appender(connection)
-    head_sequence, head_hash, head_time = appender.head(connection)
+    head = _READ_HEAD.first(connection)
+    if head is None:
+        raise RuntimeError("the audit chain has no head row: the schema was not set up")
+    head_sequence, head_hash, head_time = head
     now = utc_now()
     event_time = max(now, head_time) if head_time else now
     caller = ctx.caller
@@ -205,7 +165,15 @@ def append_call_record(
         "previous_hash": head_hash,
     }
     record["record_hash"] = record_hash_of(record)
-    appender.append(connection, record)
+    _INSERT_RECORD.execute(connection, record)
+    _MOVE_HEAD.execute(
+        connection,
+        {
+            "new_sequence": record["sequence"],
+            "new_hash": record["record_hash"],
+            "new_time": event_time,
+        },
+    )
 
 
 # --- records out -----------------------------------------------------------------------------

@@ -22,13 +22,15 @@ from typing import TypeVar, cast
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.orm import Session
 
+from mlgov.server.db.driver import Statement
 from mlgov.server.identity.repository import IdentityRepository
 from mlgov.server.identity.tables import WRITTEN_IN, IdentityGeneration
 
 MAX_ENTRIES = 10_000
 _COUNTER = cast(Table, IdentityGeneration.__table__)
 # Read on every call: a Core statement skips the ORM's per-statement work.
-GENERATION = select(_COUNTER.c.generation).where(_COUNTER.c.id == 1)
+# Every call reads it first (db.driver.Statement: at the driver, with none of the per-call work).
+GENERATION = Statement(select(_COUNTER.c.generation).where(_COUNTER.c.id == 1))
 
 T = TypeVar("T")
 GrantRow = tuple[str, str | None, str | None]  # role, account id, org unit path
@@ -117,9 +119,10 @@ class IdentityCache:
     def snapshot(self, session: Session) -> Snapshot:
         # Read the number before anything it guards: a snapshot may then hold rows newer than
         # its number (harmless, the next call starts over) but never older ones.
-        generation = session.connection().execute(GENERATION).scalar_one_or_none()
-        if generation is None:
+        row = GENERATION.first(session.connection())
+        if row is None:
             return Snapshot(generation=None)
+        generation = row.generation
         with self._lock:
             if self._snapshot.generation != generation:
                 self._snapshot = Snapshot(generation=generation)
