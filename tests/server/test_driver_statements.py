@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mlgov.server.alarms.tables import AlarmHistory
-from mlgov.server.db.driver import Statement
+from mlgov.server.db.driver import Statement, binder, placeholders, run
 from mlgov.server.db.engine import unit_of_work
 
 H = AlarmHistory
@@ -88,3 +88,17 @@ def test_expanding_parameters_are_refused(app: FastAPI) -> None:
     statement = Statement(select(H.id).where(H.id.in_(bindparam("ids", expanding=True))))
     with app.state.runtime.session_factory() as session, pytest.raises(TypeError):
         statement.rows(session.connection(), {"ids": ["ah-1"]})
+
+
+def test_many_rows_at_once_fail_as_sqlalchemy_fails(app: FastAPI) -> None:
+    factory = app.state.runtime.session_factory
+    with unit_of_work(factory) as session:
+        connection = session.connection()
+        sql = f"INSERT INTO {H.__tablename__} (id, account_id, alarm_name, item_type, summary, data, timestamp) VALUES ({placeholders(connection, 7)})"  # noqa: E501
+        moment = binder(H.__table__.c.timestamp, connection)(datetime.now(UTC))
+        rows = [(f"ah-{n}", "acct-1", "a", "StateUpdate", "s", "{}", moment) for n in range(3)]
+        run(connection, sql, rows, many=True).close()
+    with factory() as session:
+        assert len(STATE_UPDATES.rows(session.connection())) == 3
+    with factory() as session, pytest.raises(IntegrityError):
+        run(session.connection(), sql, [rows[0]], many=True)

@@ -103,6 +103,41 @@ class Statement:
 _REQUIRED = object()
 
 
+def run(connection: Connection, sql: str, bound: Any, *, many: bool = False) -> Any:
+    """Execute ``sql`` with values already bound for the driver (for each row, when ``many``)
+    on a cursor of the connection's own, in its transaction: the cursor.
+
+    The transaction is begun as SQLAlchemy begins it (on SQLite: the write turn and ``BEGIN
+    IMMEDIATE``). A driver error is raised as SQLAlchemy's ``Connection.execute`` raises it, and
+    a lost PostgreSQL connection is invalidated as it would be.
+    """
+    if not connection.in_transaction():
+        connection.begin()
+    dialect = connection.dialect
+    raw = connection.connection
+    cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cursor.executemany(sql, bound)
+        else:
+            cursor.execute(sql, bound)
+    except dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        invalidated = dialect.is_disconnect(exc, raw, cursor)
+        if invalidated:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            sql,
+            bound,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
+            dialect=dialect,
+            ismulti=many,
+        ) from exc
+    return cursor
+
+
 class _Form:
     """A statement as one driver takes it: its SQL, how to bind its values, how to read rows."""
 
@@ -141,27 +176,7 @@ class _Form:
             if self.dialect.positional
             else dict(zip((name for name, *_ in self.binds), values, strict=True))
         )
-        # A transaction as SQLAlchemy begins it (on SQLite, the write turn and BEGIN IMMEDIATE).
-        if not connection.in_transaction():
-            connection.begin()
-        raw = connection.connection
-        cursor = raw.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(self.sql, bound)
-        except self.dialect.loaded_dbapi.Error as exc:
-            cursor.close()
-            invalidated = self.dialect.is_disconnect(exc, raw, cursor)
-            if invalidated:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(
-                self.sql,
-                bound,
-                exc,
-                self.dialect.loaded_dbapi.Error,
-                connection_invalidated=invalidated,
-                dialect=self.dialect,
-            ) from exc
-        return cursor
+        return run(connection, self.sql, bound)
 
     def records(self, cursor: Any, rows: list[Any]) -> list[Record]:
         readers = self.readers

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mlgov.formats.events import Event
 from mlgov.server.db.base import Base, UTCDateTime, utc_now
-from mlgov.server.db.driver import binder, placeholders
+from mlgov.server.db.driver import binder, placeholders, run
 from mlgov.server.kit.ids import new_uuid
 
 
@@ -152,11 +152,11 @@ class EventWriter:
         # Events emitted earlier in this transaction may still be pending in the session:
         # flushing them first keeps the outbox in emission order.
         self.session.flush()
-        self.connection.exec_driver_sql(
+        sql = (
             f"INSERT INTO {OutboxEvent.__tablename__} ({', '.join(_INSERTED)}) "
-            f"VALUES ({placeholders(self.connection, len(_INSERTED))})",
-            self.rows,
+            f"VALUES ({placeholders(self.connection, len(_INSERTED))})"
         )
+        run(self.connection, sql, self.rows, many=True).close()
         self.rows = []
 
 
