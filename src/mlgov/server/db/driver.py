@@ -62,8 +62,9 @@ class Statement:
     PostgreSQL connection is invalidated as it would be.
 
     Parameters are passed by the keys of the statement's bind parameters; a bind with a value of
-    its own (``latest_version + 1``) keeps it. Expanding (``IN``) parameters are not supported:
-    their SQL changes with every execution.
+    its own (``latest_version + 1``) keeps it, and a missing one is a ``KeyError``. An insert
+    takes a value for every column: column defaults are not applied. Expanding (``IN``)
+    parameters are not supported: their SQL changes with every execution.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
@@ -73,7 +74,9 @@ class Statement:
     def rows(self, connection: Connection, params: Mapping[str, Any] | None = None) -> list[Record]:
         form = self._form(connection)
         cursor = form.run(connection, params or {})
-        return form.records(cursor, cursor.fetchall())
+        found = form.records(cursor, cursor.fetchall())
+        cursor.close()
+        return found
 
     def first(self, connection: Connection, params: Mapping[str, Any] | None = None) -> Record:
         """The first row, or None."""
