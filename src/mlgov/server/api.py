@@ -11,7 +11,7 @@ from mlgov.server.dashboard.endpoints import router as dashboard_router
 from mlgov.server.events.endpoints import router as events_router
 from mlgov.server.identity.auth import authorize
 from mlgov.server.identity.endpoints import router as identity_router
-from mlgov.server.kit.routing import API_PREFIX, AuditedRoute
+from mlgov.server.kit.routing import API_PREFIX, AuditedRoute, RouteIndex
 from mlgov.server.metrics.endpoints import router as metrics_router
 from mlgov.server.monitoring.endpoints import router as monitoring_router
 from mlgov.server.registry.endpoints import router as registry_router
@@ -55,5 +55,8 @@ def api_routes() -> list[AuditedRoute]:
 
 
 def install_api(app: FastAPI) -> None:
-    """The API's routes straight into the app's route table (see ``identity.auth.api_router``)."""
-    app.router.routes.extend(api_routes())
+    """The API's routes straight into the app's route table (see ``identity.auth.api_router``),
+    with their index in front (:class:`~mlgov.server.kit.routing.RouteIndex`)."""
+    routes = api_routes()
+    app.router.routes.extend(routes)
+    app.router.routes.insert(0, RouteIndex(routes))

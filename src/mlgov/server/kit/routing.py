@@ -13,7 +13,8 @@ import hashlib
 import inspect
 import json
 import logging
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 from sqlalchemy.exc import OperationalError
-from starlette.routing import Match
+from starlette.datastructures import URLPath
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Send
 from starlette.types import Scope as StarletteScope
 
 from mlgov.errors import Conflict, ErrorCode, InvalidRequest, MlgovError
@@ -260,6 +263,59 @@ class AuditedRoute(APIRoute):
             return response
 
         return audited_handler
+
+
+class RouteIndex(BaseRoute):
+    """Finds a call's API route with one regular expression, in front of the app's route table.
+
+    FastAPI tries every route of the table in turn until one matches: a registration tried
+    about sixty, a Python call and a regular expression each (7 % of its server time on
+    2026-12-08). The index joins the routes' path expressions into one alternation, which the
+    regex engine tries in C, and asks only the routes of the path that matched. The routes stay
+    in the table behind it (for the OpenAPI document and ``url_path_for``), in the same order as
+    the alternation: a path whose routes take another method answers PARTIAL here, and FastAPI
+    goes on down the table as it always did, so a later full match still wins and a 405 is
+    still a 405.
+    """
+
+    def __init__(self, routes: Sequence[APIRoute]) -> None:
+        patterns: dict[str, list[APIRoute]] = {}
+        for route in routes:
+            patterns.setdefault(route.path_regex.pattern, []).append(route)
+        self.groups = list(patterns.values())
+        alternatives = (
+            f"(?P<r{i}>{_unnamed(pattern.removeprefix('^').removesuffix('$'))})"
+            for i, pattern in enumerate(patterns)
+        )
+        self.expression = re.compile(f"^(?:{'|'.join(alternatives)})$")
+
+    def matches(self, scope: StarletteScope) -> tuple[Match, StarletteScope]:
+        # Under a root path that Starlette strips, the table behind decides, as without the index.
+        if scope["type"] != "http" or scope.get("root_path"):
+            return Match.NONE, {}
+        found = self.expression.match(scope["path"])
+        if found is None or found.lastgroup is None:
+            return Match.NONE, {}
+        partial: tuple[Match, StarletteScope] | None = None
+        for route in self.groups[int(found.lastgroup[1:])]:
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                return match, child_scope
+            if match is Match.PARTIAL and partial is None:
+                partial = (match, child_scope)
+        return partial or (Match.NONE, {})
+
+    async def handle(self, scope: StarletteScope, receive: Receive, send: Send) -> None:
+        # The route that matched put itself in the scope (FastAPI's APIRoute.matches).
+        await scope["route"].handle(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)  # the routes behind the index answer this
+
+
+def _unnamed(pattern: str) -> str:
+    """``pattern`` with its named groups made non-capturing: names repeat across routes."""
+    return re.sub(r"\(\?P<[^>]+>", "(?:", pattern)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
