@@ -573,3 +573,25 @@ def test_failed_calls_emit_no_events(team: Team, app: FastAPI) -> None:
     with pytest.raises(PreconditionFailed):
         team.engineer.registry.promote("fraud-dev", "fraud", 1, "fraud-prod")
     assert len(events(app)) == before
+
+
+def test_listings_show_each_versions_aliases(team: Team) -> None:
+    for _ in range(3):
+        register(team.scientist)
+    register(team.scientist, group="churn")
+    reg = team.scientist.registry
+    reg.set_alias("fraud-dev", "fraud", "champion", 2)
+    reg.set_alias("fraud-dev", "fraud", "challenger", 2)
+    reg.set_alias("fraud-dev", "fraud", "shadow", 3)
+    reg.set_alias("fraud-dev", "churn", "champion", 1)
+
+    in_group = {v["version"]: v["aliases"] for v in reg.list_versions("fraud-dev", "fraud")}
+    assert in_group == {1: [], 2: ["challenger", "champion"], 3: ["shadow"]}
+    # Versions of several groups: each keeps its own group's aliases.
+    across = {(v["group"], v["version"]): v["aliases"] for v in reg.search_versions("fraud-dev")}
+    assert across == {
+        ("fraud", 1): [],
+        ("fraud", 2): ["challenger", "champion"],
+        ("fraud", 3): ["shadow"],
+        ("churn", 1): ["champion"],
+    }

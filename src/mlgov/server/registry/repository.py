@@ -92,8 +92,16 @@ _ALIASES_OF_ONE = Statement(
     .where(ModelAlias.version_id == bindparam("version_id"))
     .order_by(ModelAlias.name)
 )
+_ALIASES_OF_GROUP = Statement(
+    select(ModelAlias.version_id, ModelAlias.name)
+    .where(ModelAlias.group_id == bindparam("group_id"))
+    .order_by(ModelAlias.name)
+)
 _GROUP_NAMES = select(ModelGroup.id, ModelGroup.name).where(
     ModelGroup.id.in_(bindparam("group_ids", expanding=True))
+)
+_GROUP_NAME = Statement(
+    select(ModelGroup.id, ModelGroup.name).where(ModelGroup.id == bindparam("group_id"))
 )
 
 
@@ -119,6 +127,12 @@ def _search_statement(postgres: bool, given: frozenset[str]) -> Select[Any]:
         conditions.append(v.id > bindparam("after"))
     query = select(*VERSION_COLUMNS).where(*conditions)
     return query.order_by(v.id).limit(bindparam("limit"))
+
+
+@functools.lru_cache(maxsize=256)
+def _search_on_driver(postgres: bool, given: frozenset[str]) -> Statement:
+    """:func:`_search_statement` on the driver's cursor (without an expanding ``IN``)."""
+    return Statement(_search_statement(postgres, given))
 
 
 def _has_tag(postgres: bool, *, valued: bool) -> ColumnElement[bool]:
@@ -248,28 +262,45 @@ class RegistryRepository:
         if postgres and tag is not None and tag[1] is not None:
             params["tag_document"] = {tag[0]: tag[1]}
         params["limit"] = page.page_size + 1
-        statement = _search_statement(postgres, frozenset(params))
-        return self.session.execute(statement, params).all()
+        if version_ids is not None:  # an expanding IN: its SQL changes with each list
+            return self.session.execute(
+                _search_statement(postgres, frozenset(params)), params
+            ).all()
+        return _search_on_driver(postgres, frozenset(params)).rows(self._core(), params)
 
     def group_names(self, group_ids: Sequence[str]) -> dict[str, str]:
-        if not group_ids:
+        ids = set(group_ids)
+        if not ids:
             return {}
-        rows = self.session.execute(_GROUP_NAMES, {"group_ids": list(set(group_ids))})
+        rows: Iterable[Any]
+        if len(ids) == 1:  # a listing of one group, the usual case: no expanding IN
+            rows = _GROUP_NAME.rows(self._core(), {"group_id": next(iter(ids))})
+        else:
+            rows = self.session.execute(_GROUP_NAMES, {"group_ids": list(ids)})
         return {row[0]: row[1] for row in rows}
 
-    def aliases_of(self, version_ids: Sequence[str]) -> dict[str, list[str]]:
+    def aliases_of(
+        self, version_ids: Sequence[str], group_ids: Sequence[str] = ()
+    ) -> dict[str, list[str]]:
+        """The aliases of these versions, by version id, each list by name. ``group_ids``, when
+        the caller knows them: the versions of one group are answered by that group's aliases
+        (a group has few), without an ``IN`` list of every version."""
         found: dict[str, list[str]] = {}
         if not version_ids:
             return found
         connection = self._core()
         ids = set(version_ids)
+        groups = set(group_ids)
         rows: Iterable[Any]
         if len(ids) == 1:
             rows = _ALIASES_OF_ONE.rows(connection, {"version_id": next(iter(ids))})
+        elif len(groups) == 1:
+            rows = _ALIASES_OF_GROUP.rows(connection, {"group_id": next(iter(groups))})
         else:
             rows = connection.execute(_ALIASES_OF, {"version_ids": list(ids)})
         for version_id, name in rows:
-            found.setdefault(version_id, []).append(name)
+            if version_id in ids:
+                found.setdefault(version_id, []).append(name)
         return found
 
     def alias(self, group_id: str, name: str) -> ModelAlias | None:

@@ -243,7 +243,7 @@ class VersionView:
 def describe(session: Session, versions: Sequence[ModelVersion | Row[Any]]) -> list[VersionView]:
     repo = RegistryRepository(session)
     names = repo.group_names([v.group_id for v in versions])
-    aliases = repo.aliases_of([v.id for v in versions])
+    aliases = repo.aliases_of([v.id for v in versions], [v.group_id for v in versions])
     return [VersionView(v, names[v.group_id], aliases.get(v.id, [])) for v in versions]
 
 
