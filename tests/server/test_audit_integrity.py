@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi import FastAPI
@@ -211,3 +211,18 @@ def test_seal_endpoint_and_digest_listing(app: FastAPI, admin) -> None:  # type:
     assert list(admin.audit.digests()) == []
     key = admin.audit.public_key()
     assert key["algorithm"] == "Ed25519" and "BEGIN PUBLIC KEY" in key["pem"]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC),
+        datetime(2026, 12, 8, 1, 2, 3, 456789, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5))),
+        datetime(2026, 1, 1),  # noqa: DTZ001 (a naive time is formatted alike)
+        datetime(999, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_record_times_are_hashed_in_the_form_the_chain_has_always_held(moment: datetime) -> None:
+    # Changing this form would break the verification of every record already written.
+    assert audit.iso(moment) == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

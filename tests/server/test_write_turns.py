@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -91,6 +92,22 @@ def test_waiting_past_the_busy_timeout_fails_as_sqlite_would(tmp_path: Path) -> 
         connection.execute(text("INSERT INTO log VALUES (3, 'after')"))
     first.dispose()
     second.dispose()
+
+
+def test_a_writer_outside_the_turns_fails_the_begin_as_sqlite_would(tmp_path: Path) -> None:
+    """A process that writes without taking turns (the sqlite3 shell, say) holds SQLite's own
+    lock: the BEGIN fails with SQLAlchemy's error, which the API answers with a 409, and the
+    turn it took is given back."""
+    engine = _engine(tmp_path / "turns.db", busy_timeout=0.2)
+    outsider = sqlite3.connect(tmp_path / "turns.db", isolation_level=None)
+    outsider.execute("BEGIN IMMEDIATE")
+    with pytest.raises(OperationalError, match="database is locked"), engine.begin() as c:
+        c.execute(text("SELECT 1"))
+    outsider.execute("COMMIT")
+    outsider.close()
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO log VALUES (4, 'after')"))
+    engine.dispose()
 
 
 def test_a_turn_held_outside_a_transaction_holds_writers_back(tmp_path: Path) -> None:

@@ -71,7 +71,11 @@ HASHED_FIELDS = (
 
 
 def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``, as ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` writes it (the
+    chain's hashes hold this form) in a third of the time: every call's record takes one."""
+    if moment.year < 1000:  # strftime does not pad the year; isoformat does
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{moment.isoformat(timespec='microseconds')[:26]}Z"
 
 
 def compute_record_hash(record: AuditRecord) -> str:

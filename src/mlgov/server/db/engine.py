@@ -15,7 +15,7 @@ from typing import Any
 import pydantic_core
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlgov.settings import Settings
@@ -213,7 +213,14 @@ def _configure_sqlite(engine: Engine, turns: WriteTurns, *, checkpoint_on_commit
         holder = connection.connection.dbapi_connection
         turns.take(holder)
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # On the driver: every call begins a transaction, and SQLAlchemy's execution and
+            # result wrapping of this one statement cost about 2 % of a registration.
+            holder.execute("BEGIN IMMEDIATE").close()
+        except sqlite3.Error as exc:
+            turns.give_back(holder)
+            raise DBAPIError.instance(
+                "BEGIN IMMEDIATE", (), exc, sqlite3.Error, dialect=connection.dialect
+            ) from exc
         except BaseException:
             turns.give_back(holder)
             raise
