@@ -8,6 +8,7 @@ here read back through the ORM unchanged.
 
 from __future__ import annotations
 
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
@@ -27,10 +28,22 @@ def placeholders(connection: Connection, count: int) -> str:
 
 
 def binder(column: ColumnElement[Any], connection: Connection) -> Callable[[Any], Any]:
-    """What SQLAlchemy hands the driver for a value of ``column`` on this database."""
+    """What SQLAlchemy hands the driver for a value of ``column`` on this database.
+
+    Kept per dialect (an engine's: a JSON column's serializer is the engine's): a call that
+    writes one event asked for its time's binder anew each time."""
     dialect = connection.dialect
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else _unchanged
+    known = _BINDERS.setdefault(dialect, {})
+    found = known.get(column)
+    if found is None:
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        found = known[column] = process if process is not None else _unchanged
+    return found
+
+
+_BINDERS: weakref.WeakKeyDictionary[Dialect, dict[ColumnElement[Any], Callable[[Any], Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def reader(
