@@ -102,3 +102,19 @@ def test_many_rows_at_once_fail_as_sqlalchemy_fails(app: FastAPI) -> None:
         assert len(STATE_UPDATES.rows(session.connection())) == 3
     with factory() as session, pytest.raises(IntegrityError):
         run(session.connection(), sql, [rows[0]], many=True)
+
+
+def test_a_bare_connection_is_written_in_a_transaction_it_begins(app: FastAPI) -> None:
+    """On SQLite the driver's connection runs without a transaction of its own (SQLAlchemy
+    begins them): a statement on a fresh connection begins one, with its write turn."""
+    engine = app.state.runtime.engine
+    with engine.connect() as connection:
+        INSERT.first(connection, _values("ah-1", datetime.now(UTC)))
+        assert connection.in_transaction()
+        connection.rollback()
+    with engine.connect() as connection:
+        assert BY_ID.first(connection, {"id": "ah-1"}) is None  # rolled back, not autocommitted
+        INSERT.first(connection, _values("ah-2", datetime.now(UTC)))
+        connection.commit()
+    with app.state.runtime.session_factory() as session:
+        assert BY_ID.first(session.connection(), {"id": "ah-2"}) is not None

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
-from sqlalchemy import Row
 
 from mlgov.errors import ErrorCode, InvalidRequest
 from mlgov.server.db.driver import Record
@@ -45,9 +44,9 @@ def _version(request: Request, group: str, version: int) -> tuple[ModelGroup, Mo
     return found, service.get_version(_ctx(request).session, found, version)
 
 
-def _columns(version: ModelVersion | Row[Any] | Record) -> dict[str, Any]:
-    """A version's columns by attribute name; a plain row (a listing's, or a driver statement's
-    named tuple) hands them over at once."""
+def _columns(version: ModelVersion | Record) -> dict[str, Any]:
+    """A version's columns by attribute name; a plain row (a driver statement's named tuple)
+    hands them over at once."""
     if not isinstance(version, ModelVersion):
         return dict(zip(version._fields, version, strict=True))
     return {prop.key: getattr(version, prop.key) for prop in ModelVersion.__mapper__.column_attrs}
@@ -65,13 +64,13 @@ def _view_out(view: service.VersionView) -> schemas.ModelVersion:
 
 
 def _versions_out(
-    request: Request, rows: Sequence[ModelVersion | Row[Any]]
+    request: Request, rows: Sequence[ModelVersion | Record]
 ) -> list[schemas.ModelVersion]:
     return [_view_out(view) for view in service.describe(_ctx(request).session, rows)]
 
 
 def _version_out(
-    request: Request, row: ModelVersion | Row[Any], group_name: str, *, created: bool = False
+    request: Request, row: ModelVersion | Record, group_name: str, *, created: bool = False
 ) -> schemas.ModelVersion:
     view = service.describe_one(_ctx(request).session, row, group_name, created=created)
     return _view_out(view)

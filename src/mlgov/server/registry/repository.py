@@ -10,8 +10,6 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Row,
-    Select,
     String,
     bindparam,
     func,
@@ -106,17 +104,24 @@ _GROUP_NAME = Statement(
 
 
 @functools.lru_cache(maxsize=256)
-def _search_statement(postgres: bool, given: frozenset[str]) -> Select[Any]:
+def _search_statement(postgres: bool, given: frozenset[str]) -> Statement:
     """The search for the filters ``given`` (the names of their parameters), built once for each
-    combination: building a statement and its cache key took a fifth of a search's query."""
+    combination (building a statement and its cache key took a fifth of a search's query), on
+    the driver's cursor."""
     v = ModelVersion
     conditions: list[ColumnElement[bool]] = [v.account_id == bindparam("account_id")]
     if "group_id" in given:
         conditions.append(v.group_id == bindparam("group_id"))
     if "approval_status" in given:
         conditions.append(v.approval_status == bindparam("approval_status"))
-    if "version_ids" in given:
-        conditions.append(v.id.in_(bindparam("version_ids", expanding=True)))
+    if "alias" in given:
+        aliased = (
+            select(ModelAlias.version_id)
+            .join(ModelGroup, ModelGroup.id == ModelAlias.group_id)
+            .where(ModelGroup.account_id == bindparam("account_id"))
+            .where(ModelAlias.name == bindparam("alias"))
+        )
+        conditions.append(v.id.in_(aliased))
     if "created_after" in given:
         conditions.append(v.created_at >= bindparam("created_after"))
     if "created_before" in given:
@@ -126,13 +131,7 @@ def _search_statement(postgres: bool, given: frozenset[str]) -> Select[Any]:
     if "after" in given:
         conditions.append(v.id > bindparam("after"))
     query = select(*VERSION_COLUMNS).where(*conditions)
-    return query.order_by(v.id).limit(bindparam("limit"))
-
-
-@functools.lru_cache(maxsize=256)
-def _search_on_driver(postgres: bool, given: frozenset[str]) -> Statement:
-    """:func:`_search_statement` on the driver's cursor (without an expanding ``IN``)."""
-    return Statement(_search_statement(postgres, given))
+    return Statement(query.order_by(v.id).limit(bindparam("limit")))
 
 
 def _has_tag(postgres: bool, *, valued: bool) -> ColumnElement[bool]:
@@ -234,11 +233,11 @@ class RegistryRepository:
         *,
         group_id: str | None = None,
         approval_status: str | None = None,
-        version_ids: Sequence[str] | None = None,
+        alias: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
         tag: tuple[str, str | None] | None = None,
-    ) -> Sequence[Row[Any]]:
+    ) -> list[Record]:
         """One page (``page_size + 1`` rows, for :func:`next_token`) of the matching versions.
 
         Every filter, the tag included, is a predicate of the query itself: filtering the fetched
@@ -250,7 +249,7 @@ class RegistryRepository:
             "account_id": account_id,
             "group_id": group_id,
             "approval_status": approval_status,
-            "version_ids": None if version_ids is None else list(version_ids),
+            "alias": alias,
             "created_after": created_after,
             "created_before": created_before,
             "after": page.after,
@@ -262,11 +261,7 @@ class RegistryRepository:
         if postgres and tag is not None and tag[1] is not None:
             params["tag_document"] = {tag[0]: tag[1]}
         params["limit"] = page.page_size + 1
-        if version_ids is not None:  # an expanding IN: its SQL changes with each list
-            return self.session.execute(
-                _search_statement(postgres, frozenset(params)), params
-            ).all()
-        return _search_on_driver(postgres, frozenset(params)).rows(self._core(), params)
+        return _search_statement(postgres, frozenset(params)).rows(self._core(), params)
 
     def group_names(self, group_ids: Sequence[str]) -> dict[str, str]:
         ids = set(group_ids)
@@ -314,15 +309,6 @@ class RegistryRepository:
             .order_by(ModelAlias.name)
         )
         return [(row[0], row[1]) for row in rows]
-
-    def alias_version_ids(self, account_id: str, alias: str) -> list[str]:
-        return list(
-            self.session.execute(
-                select(ModelAlias.version_id)
-                .join(ModelGroup, ModelGroup.id == ModelAlias.group_id)
-                .where(ModelGroup.account_id == account_id, ModelAlias.name == alias)
-            ).scalars()
-        )
 
     def decisions(self, version_id: str) -> Sequence[ApprovalDecision]:
         return (

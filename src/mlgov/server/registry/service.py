@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -127,7 +126,7 @@ def list_groups(session: Session, account_id: str, page: PageRequest) -> Sequenc
 # --- versions --------------------------------------------------------------------------------
 
 
-def get_version(session: Session, group: ModelGroup | Row[Any], number: int) -> ModelVersion:
+def get_version(session: Session, group: ModelGroup | Record, number: int) -> ModelVersion:
     version = RegistryRepository(session).version(group.id, number)
     if version is None:
         raise NotFound(
@@ -209,16 +208,15 @@ def update_version(
 
 def search_versions(
     session: Session, account_id: str, query: schemas.VersionSearch, page: PageRequest
-) -> Sequence[Row[Any]]:
+) -> list[Record]:
     repo = RegistryRepository(session)
     group_id = get_group(session, account_id, query.group).id if query.group else None
-    version_ids = repo.alias_version_ids(account_id, query.alias) if query.alias else None
     return repo.search_versions(
         account_id,
         page,
         group_id=group_id,
         approval_status=query.approval_status.value if query.approval_status else None,
-        version_ids=version_ids,
+        alias=query.alias,
         created_after=query.created_after,
         created_before=query.created_before,
         tag=_tag_filter(query.tag),
@@ -235,12 +233,12 @@ def _tag_filter(tag: str | None) -> tuple[str, str | None] | None:
 
 @dataclass(frozen=True)
 class VersionView:
-    version: ModelVersion | Row[Any] | Record  # an ORM object, or a plain row
+    version: ModelVersion | Record  # an ORM object, or a plain row of its columns
     group_name: str
     aliases: list[str]
 
 
-def describe(session: Session, versions: Sequence[ModelVersion | Row[Any]]) -> list[VersionView]:
+def describe(session: Session, versions: Sequence[ModelVersion | Record]) -> list[VersionView]:
     repo = RegistryRepository(session)
     names = repo.group_names([v.group_id for v in versions])
     aliases = repo.aliases_of([v.id for v in versions], [v.group_id for v in versions])
@@ -262,7 +260,7 @@ def describe_version(
 
 
 def describe_one(
-    session: Session, version: ModelVersion | Row[Any], group_name: str, *, created: bool = False
+    session: Session, version: ModelVersion | Record, group_name: str, *, created: bool = False
 ) -> VersionView:
     """One version whose group is known; a version just created has no aliases yet."""
     if created:
@@ -273,8 +271,8 @@ def describe_one(
 
 def _version_event(
     session: Session,
-    group: ModelGroup | Row[Any],
-    version: ModelVersion | Row[Any],
+    group: ModelGroup | Record,
+    version: ModelVersion | Record,
     change: str,
     caller: Caller,
     **extra: Any,
